@@ -1,0 +1,174 @@
+// Package config reads vigil's YAML configuration. Defaults live in one
+// place, default.yaml, which `vigil config default` prints as it is; a
+// user's file is decoded over them strictly: an unknown key is an error
+// that names its line.
+package config
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+//go:embed default.yaml
+var defaultYAML []byte
+
+// DefaultYAML returns the commented default configuration.
+func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
+
+// Config is vigil's configuration.
+type Config struct {
+	Fingerprint Fingerprint `yaml:"fingerprint"`
+	Profile     Profile     `yaml:"profile"`
+	Scoring     Scoring     `yaml:"scoring"`
+	Policy      Policy      `yaml:"policy"`
+	Replay      Replay      `yaml:"replay"`
+}
+
+// Fingerprint says where the HMAC key for raw credentials comes from.
+type Fingerprint struct {
+	KeyFile string `yaml:"key_file"`
+	KeyEnv  string `yaml:"key_env"`
+}
+
+// Profile tunes per-credential profiles (see profile.Params).
+type Profile struct {
+	HalfLife  Duration `yaml:"half_life"`
+	Window    Duration `yaml:"window"`
+	Bucket    Duration `yaml:"bucket"`
+	Learning  float64  `yaml:"learning"`
+	Establish int      `yaml:"establish"`
+}
+
+// Scoring selects and tunes the scoring profile.
+type Scoring struct {
+	Profile      string             `yaml:"profile"`
+	WarmupEvents int                `yaml:"warmup_events"`
+	WarmupAge    Duration           `yaml:"warmup_age"`
+	Dormancy     Duration           `yaml:"dormancy"`
+	Weights      map[string]float64 `yaml:"weights"`
+}
+
+// Policy is the decision ladder.
+type Policy struct {
+	Throttle   float64    `yaml:"throttle"`
+	StepUp     float64    `yaml:"step_up_auth"`
+	Block      float64    `yaml:"block"`
+	Hysteresis Hysteresis `yaml:"hysteresis"`
+}
+
+// Hysteresis keeps a credential from flapping between levels.
+type Hysteresis struct {
+	Margin float64  `yaml:"margin"`
+	Hold   Duration `yaml:"hold"`
+}
+
+// Replay tunes `vigil replay`.
+type Replay struct {
+	Workers int `yaml:"workers"`
+	Batch   int `yaml:"batch"`
+}
+
+// Scoring profile names.
+const (
+	ProfileVigil = "vigil"
+	ProfileSeed  = "seed"
+)
+
+// Default returns the default configuration.
+func Default() *Config {
+	c, err := decode(nil, defaultYAML, "default.yaml")
+	if err != nil {
+		panic("config: embedded default.yaml is invalid: " + err.Error()) // caught by TestDefault
+	}
+	return c
+}
+
+// Load reads the file at path over the defaults and validates the result.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b, path)
+}
+
+// Parse decodes YAML over the defaults and validates the result. name is
+// used in error messages.
+func Parse(b []byte, name string) (*Config, error) {
+	c, err := decode(Default(), b, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return c, nil
+}
+
+func decode(c *Config, b []byte, name string) (*Config, error) {
+	if c == nil {
+		c = &Config{}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: more than one YAML document", name)
+	}
+	return c, nil
+}
+
+// Validate checks values that the YAML types alone do not constrain. The
+// constructors of the parts (profile.NewTracker, score.Vigil, the policy
+// ladder) check the rest when the configuration is built.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.Scoring.Profile {
+	case ProfileVigil, ProfileSeed:
+	default:
+		errs = append(errs, fmt.Errorf("scoring.profile: %q is not a scoring profile (want %q or %q)", c.Scoring.Profile, ProfileVigil, ProfileSeed))
+	}
+	if c.Replay.Workers < 0 || c.Replay.Workers > 256 {
+		errs = append(errs, fmt.Errorf("replay.workers: %d must be between 0 and 256", c.Replay.Workers))
+	}
+	if c.Replay.Batch < 1 || c.Replay.Batch > 1<<16 {
+		errs = append(errs, fmt.Errorf("replay.batch: %d must be between 1 and 65536", c.Replay.Batch))
+	}
+	return errors.Join(errs...)
+}
+
+// Duration is a time.Duration written as a Go duration string in YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as 30m, got %q", n.Line, n.Value)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: want a duration such as 30m, got %q", n.Line, s)
+	}
+	if v < 0 {
+		return fmt.Errorf("line %d: duration %q must not be negative", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package engine
+
+func newPage() ([]record, func()) { return make([]record, 1<<pageBits), func() {} }

@@ -1,0 +1,814 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Limits on what one event may carry.
+const (
+	MaxLineBytes  = 1 << 20 // a longer line is rejected whole
+	MaxStringLen  = 8 << 10 // any one string field
+	maxTokenIDLen = 512
+	maxDepth      = 64 // nesting of ignored unknown values
+	arenaChunk    = 64 << 10
+)
+
+// FieldError reports a field that is missing, of the wrong type or out of
+// range. It never contains the value of the `token` field.
+type FieldError struct {
+	Field  string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return "field " + strconv.Quote(e.Field) + ": " + e.Reason }
+
+// SyntaxError reports input that is not a JSON object.
+type SyntaxError struct {
+	Offset int // byte offset in the line
+	Reason string
+}
+
+func (e *SyntaxError) Error() string {
+	return "invalid JSON at byte " + strconv.Itoa(e.Offset) + ": " + e.Reason
+}
+
+// ErrNoFingerprinter is returned for an event with a raw `token` when the
+// Decoder has no Fingerprinter.
+var ErrNoFingerprinter = errors.New("event carries a raw token but no fingerprint key is configured")
+
+// Decoder decodes events in vigil's JSON contract (docs/events.md).
+//
+// It is a small scanner written for this one flat object rather than a
+// reflection-based decoder: replay and ingestion are bound by decoding, and
+// this keeps a decode to a few hundred nanoseconds with no allocation per
+// event while naming the field at fault in every error (see
+// BenchmarkDecode for the comparison with encoding/json and go-json).
+//
+// Decoded strings are copied into append-only chunks owned by the Decoder,
+// so an Event stays valid after the input line is reused.
+//
+// A Decoder is not safe for concurrent use.
+type Decoder struct {
+	fp      *Fingerprinter
+	arena   []byte
+	scratch []byte
+	b       []byte
+	i       int
+}
+
+// NewDecoder returns a Decoder. fp fingerprints raw tokens; it may be nil if
+// the input only carries token_id.
+func NewDecoder(fp *Fingerprinter) *Decoder { return &Decoder{fp: fp} }
+
+// Decode parses one JSON object from line into ev, which it resets first.
+// It wipes the bytes of a raw `token` in line after fingerprinting them, so
+// line must be writable and may be changed.
+func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
+	*ev = Event{}
+	if len(line) > MaxLineBytes {
+		return &SyntaxError{Offset: MaxLineBytes, Reason: "line longer than 1 MiB"}
+	}
+	d.b, d.i = line, 0
+	defer func() { d.b = nil }()
+
+	var have uint8 // required fields seen
+	const (
+		hTime = 1 << iota
+		hToken
+		hIP
+		hEndpoint
+		hStatus
+		hLat
+		hLon
+	)
+	var rawToken bool
+
+	d.ws()
+	if !d.consume('{') {
+		return d.syntax("expected '{' at the start of an object")
+	}
+	d.ws()
+	if d.consume('}') {
+		goto done
+	}
+	for {
+		d.ws()
+		key, kerr := d.str()
+		if kerr != nil {
+			return kerr
+		}
+		// key may live in scratch; compare before the value overwrites it.
+		field := fieldOf(key)
+		d.ws()
+		if !d.consume(':') {
+			return d.syntax("expected ':' after object key")
+		}
+		d.ws()
+		if d.peekNull() {
+			if field == fUnknown {
+				d.i += 4
+			} else {
+				d.i += 4
+				// null means absent; required fields then count as missing.
+			}
+		} else {
+			switch field {
+			case fUnknown:
+				if err := d.skip(0); err != nil {
+					return err
+				}
+			case fTimestamp:
+				s, err := d.strField("timestamp")
+				if err != nil {
+					return err
+				}
+				t, ok := ParseRFC3339(s)
+				if !ok {
+					return &FieldError{"timestamp", "cannot parse " + quoteTrunc(s) + " as an RFC 3339 date-time"}
+				}
+				ev.Time = t
+				have |= hTime
+			case fTokenID:
+				s, err := d.strField("token_id")
+				if err != nil {
+					return err
+				}
+				if len(s) == 0 || len(s) > maxTokenIDLen {
+					return &FieldError{"token_id", "must be 1 to 512 bytes"}
+				}
+				if rawToken {
+					return &FieldError{"token_id", "give either token_id or token, not both"}
+				}
+				ev.TokenID = d.keep(s)
+				have |= hToken
+			case fToken:
+				if err := d.token(ev, have&hToken != 0); err != nil {
+					return err
+				}
+				rawToken = true
+				have |= hToken
+			case fSourceIP:
+				s, err := d.strField("source_ip")
+				if err != nil {
+					return err
+				}
+				a, perr := netip.ParseAddr(unsafe.String(unsafe.SliceData(s), len(s)))
+				if perr != nil || len(s) == 0 {
+					return &FieldError{"source_ip", "cannot parse " + quoteTrunc(s) + " as an IP address"}
+				}
+				ev.SourceIP = a.Unmap().WithZone("")
+				have |= hIP
+			case fEndpoint:
+				s, err := d.strField("endpoint")
+				if err != nil {
+					return err
+				}
+				if len(s) == 0 {
+					return &FieldError{"endpoint", "must not be empty"}
+				}
+				ev.Endpoint = d.keep(s)
+				have |= hEndpoint
+			case fStatus:
+				n, err := d.intField("status_code", 100, 599)
+				if err != nil {
+					return err
+				}
+				ev.Status = int(n)
+				have |= hStatus
+			case fRequestID:
+				if err := d.optStr("request_id", &ev.RequestID, HasRequestID, ev); err != nil {
+					return err
+				}
+			case fMethod:
+				if err := d.optStr("method", &ev.Method, HasMethod, ev); err != nil {
+					return err
+				}
+			case fPath:
+				if err := d.optStr("path", &ev.Path, HasPath, ev); err != nil {
+					return err
+				}
+			case fScope:
+				if err := d.optStr("scope_used", &ev.Scope, HasScope, ev); err != nil {
+					return err
+				}
+			case fUserAgent:
+				if err := d.optStr("user_agent", &ev.UserAgent, HasUserAgent, ev); err != nil {
+					return err
+				}
+			case fClientID:
+				if err := d.optStr("client_id", &ev.ClientID, HasClientID, ev); err != nil {
+					return err
+				}
+			case fCountry:
+				s, err := d.strField("country")
+				if err != nil {
+					return err
+				}
+				if len(s) == 0 {
+					break
+				}
+				c, ok := countryCode(s)
+				if !ok {
+					return &FieldError{"country", "must be an ISO 3166-1 alpha-2 code such as \"DE\", got " + quoteTrunc(s)}
+				}
+				ev.Country = c
+				ev.Has |= HasCountry
+			case fLatency:
+				f, err := d.floatField("latency_ms", 0, math.MaxFloat64)
+				if err != nil {
+					return err
+				}
+				ev.LatencyMS = f
+				ev.Has |= HasLatency
+			case fPayload:
+				n, err := d.intField("payload_bytes", 0, math.MaxInt64)
+				if err != nil {
+					return err
+				}
+				ev.PayloadBytes = n
+				ev.Has |= HasPayloadBytes
+			case fRequestBytes:
+				n, err := d.intField("request_bytes", 0, math.MaxInt64)
+				if err != nil {
+					return err
+				}
+				ev.RequestBytes = n
+				ev.Has |= HasRequestBytes
+			case fASN:
+				n, err := d.intField("asn", 0, math.MaxUint32)
+				if err != nil {
+					return err
+				}
+				if n != 0 { // AS0 is reserved: treat as unknown
+					ev.ASN = uint32(n)
+					ev.Has |= HasASN
+				}
+			case fLat:
+				f, err := d.floatField("lat", -90, 90)
+				if err != nil {
+					return err
+				}
+				ev.Lat = f
+				have |= hLat
+			case fLon:
+				f, err := d.floatField("lon", -180, 180)
+				if err != nil {
+					return err
+				}
+				ev.Lon = f
+				have |= hLon
+			}
+		}
+		d.ws()
+		if d.consume(',') {
+			continue
+		}
+		if d.consume('}') {
+			break
+		}
+		return d.syntax("expected ',' or '}' after object value")
+	}
+done:
+	d.ws()
+	if d.i != len(d.b) {
+		return d.syntax("unexpected data after the object")
+	}
+	switch {
+	case have&hTime == 0:
+		return &FieldError{"timestamp", "missing required field"}
+	case have&hToken == 0:
+		return &FieldError{"token_id", "missing required field (give token_id or token)"}
+	case have&hIP == 0:
+		return &FieldError{"source_ip", "missing required field"}
+	case have&hEndpoint == 0:
+		return &FieldError{"endpoint", "missing required field"}
+	case have&hStatus == 0:
+		return &FieldError{"status_code", "missing required field"}
+	}
+	switch have & (hLat | hLon) {
+	case hLat:
+		return &FieldError{"lon", "lat is given without lon"}
+	case hLon:
+		return &FieldError{"lat", "lon is given without lat"}
+	case hLat | hLon:
+		ev.Has |= HasGeo
+	}
+	return nil
+}
+
+// token fingerprints the raw credential at the cursor and wipes it.
+func (d *Decoder) token(ev *Event, haveID bool) error {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return &FieldError{"token", "expected a string"}
+	}
+	s, err := d.str()
+	if err != nil {
+		var se *SyntaxError
+		if errors.As(err, &se) {
+			// Do not describe the content of a secret beyond its position.
+			return &FieldError{"token", "malformed string"}
+		}
+		return err
+	}
+	defer clear(s) // s is a range of the line or of scratch: wipe either
+	if haveID {
+		return &FieldError{"token", "give either token_id or token, not both"}
+	}
+	if len(s) == 0 {
+		return &FieldError{"token", "must not be empty"}
+	}
+	if d.fp == nil {
+		return ErrNoFingerprinter
+	}
+	var buf [64]byte
+	ev.TokenID = d.keep(d.fp.AppendID(buf[:0], s))
+	return nil
+}
+
+func (d *Decoder) optStr(name string, dst *string, bit Field, ev *Event) error {
+	s, err := d.strField(name)
+	if err != nil {
+		return err
+	}
+	*dst = d.keep(s)
+	ev.Has |= bit
+	return nil
+}
+
+// strField reads a string value; the result is valid until the next read.
+func (d *Decoder) strField(name string) ([]byte, error) {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return nil, &FieldError{name, "expected a string, got " + d.kind()}
+	}
+	s, err := d.str()
+	if err != nil {
+		return nil, err
+	}
+	if len(s) > MaxStringLen {
+		return nil, &FieldError{name, "longer than 8 KiB"}
+	}
+	return s, nil
+}
+
+func (d *Decoder) number(name string) (b []byte, integer bool, err error) {
+	if d.i >= len(d.b) {
+		return nil, false, d.syntax("unexpected end of input")
+	}
+	c := d.b[d.i]
+	if c != '-' && (c < '0' || c > '9') {
+		return nil, false, &FieldError{name, "expected a number, got " + d.kind()}
+	}
+	start := d.i
+	integer, ok := d.scanNumber()
+	if !ok {
+		return nil, false, d.syntax("malformed number")
+	}
+	return d.b[start:d.i], integer, nil
+}
+
+func (d *Decoder) intField(name string, lo, hi int64) (int64, error) {
+	b, integer, err := d.number(name)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	if integer {
+		neg := b[0] == '-'
+		digits := b
+		if neg {
+			digits = b[1:]
+		}
+		for _, c := range digits {
+			if n > (math.MaxInt64-int64(c-'0'))/10 {
+				return 0, &FieldError{name, "out of range"}
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if neg {
+			n = -n
+		}
+	} else {
+		f, perr := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+		if perr != nil || f != math.Trunc(f) || f < -9.2e18 || f > 9.2e18 {
+			return 0, &FieldError{name, "expected an integer, got " + quoteTrunc(b)}
+		}
+		n = int64(f)
+	}
+	if n < lo || n > hi {
+		if lo == 0 && n < 0 {
+			return 0, &FieldError{name, "must not be negative, got " + strconv.FormatInt(n, 10)}
+		}
+		return 0, &FieldError{name, fmt.Sprintf("must be between %d and %d, got %d", lo, hi, n)}
+	}
+	return n, nil
+}
+
+func (d *Decoder) floatField(name string, lo, hi float64) (float64, error) {
+	b, _, err := d.number(name)
+	if err != nil {
+		return 0, err
+	}
+	f, perr := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
+	if perr != nil || math.IsInf(f, 0) {
+		return 0, &FieldError{name, "out of range"}
+	}
+	if f < lo || f > hi {
+		if lo == 0 && f < 0 {
+			return 0, &FieldError{name, "must not be negative"}
+		}
+		return 0, &FieldError{name, fmt.Sprintf("must be between %g and %g, got %g", lo, hi, f)}
+	}
+	return f, nil
+}
+
+// keep copies b into the arena and returns it as a string. Arena chunks are
+// append-only, so returned strings are never overwritten.
+func (d *Decoder) keep(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(d.arena)+len(b) > cap(d.arena) {
+		d.arena = make([]byte, 0, max(arenaChunk, len(b)))
+	}
+	off := len(d.arena)
+	d.arena = append(d.arena, b...)
+	return unsafe.String(&d.arena[off], len(b))
+}
+
+func (d *Decoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+func (d *Decoder) consume(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+func (d *Decoder) peekNull() bool {
+	return len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null"
+}
+
+func (d *Decoder) syntax(reason string) error { return &SyntaxError{Offset: d.i, Reason: reason} }
+
+func (d *Decoder) kind() string {
+	if d.i >= len(d.b) {
+		return "end of input"
+	}
+	switch c := d.b[d.i]; {
+	case c == '"':
+		return "a string"
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	}
+	return "invalid JSON"
+}
+
+// str reads a JSON string at the cursor. Without escapes it returns a range
+// of the line; with escapes, the unescaped bytes in scratch.
+func (d *Decoder) str() ([]byte, error) {
+	if !d.consume('"') {
+		return nil, d.syntax("expected a string")
+	}
+	start := d.i
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			s := d.b[start:d.i]
+			d.i++
+			return s, nil
+		case c == '\\':
+			return d.strEscaped(start)
+		case c < 0x20:
+			return nil, d.syntax("control character in string")
+		}
+		d.i++
+	}
+	return nil, d.syntax("unterminated string")
+}
+
+func (d *Decoder) strEscaped(start int) ([]byte, error) {
+	out := append(d.scratch[:0], d.b[start:d.i]...)
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			d.scratch = out
+			return out, nil
+		case c < 0x20:
+			return nil, d.syntax("control character in string")
+		case c != '\\':
+			out = append(out, c)
+			d.i++
+			continue
+		}
+		if d.i+1 >= len(d.b) {
+			break
+		}
+		e := d.b[d.i+1]
+		d.i += 2
+		switch e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return nil, d.syntax("malformed \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := rune(-1)
+				if len(d.b)-d.i >= 6 && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
+					save := d.i
+					d.i += 2
+					var ok2 bool
+					if r2, ok2 = d.hex4(); !ok2 {
+						return nil, d.syntax("malformed \\u escape")
+					}
+					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+						out = utf8.AppendRune(out, dec)
+						continue
+					}
+					d.i = save
+				}
+				r = utf8.RuneError
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return nil, d.syntax("invalid escape in string")
+		}
+	}
+	return nil, d.syntax("unterminated string")
+}
+
+func (d *Decoder) hex4() (rune, bool) {
+	if len(d.b)-d.i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.b[d.i : d.i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	d.i += 4
+	return r, true
+}
+
+// scanNumber advances over a JSON number and reports whether it had neither
+// fraction nor exponent.
+func (d *Decoder) scanNumber() (integer, ok bool) {
+	b, i := d.b, d.i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+	default:
+		return false, false
+	}
+	integer = true
+	if i < len(b) && b[i] == '.' {
+		integer = false
+		i++
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		integer = false
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		if i == j {
+			return false, false
+		}
+	}
+	d.i = i
+	return integer, true
+}
+
+// skip advances over any JSON value, checking its syntax.
+func (d *Decoder) skip(depth int) error {
+	if depth > maxDepth {
+		return d.syntax("nesting deeper than 64 levels")
+	}
+	if d.i >= len(d.b) {
+		return d.syntax("unexpected end of input")
+	}
+	switch c := d.b[d.i]; {
+	case c == '"':
+		_, err := d.str()
+		return err
+	case c == '-' || (c >= '0' && c <= '9'):
+		if _, ok := d.scanNumber(); !ok {
+			return d.syntax("malformed number")
+		}
+		return nil
+	case c == 't':
+		return d.literal("true")
+	case c == 'f':
+		return d.literal("false")
+	case c == 'n':
+		return d.literal("null")
+	case c == '{' || c == '[':
+		closer := byte('}')
+		if c == '[' {
+			closer = ']'
+		}
+		d.i++
+		d.ws()
+		if d.consume(closer) {
+			return nil
+		}
+		for {
+			d.ws()
+			if c == '{' {
+				if _, err := d.str(); err != nil {
+					return err
+				}
+				d.ws()
+				if !d.consume(':') {
+					return d.syntax("expected ':' after object key")
+				}
+				d.ws()
+			}
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			d.ws()
+			if d.consume(',') {
+				continue
+			}
+			if d.consume(closer) {
+				return nil
+			}
+			return d.syntax("expected ',' or '" + string(closer) + "'")
+		}
+	}
+	return d.syntax("invalid value")
+}
+
+func (d *Decoder) literal(lit string) error {
+	if len(d.b)-d.i >= len(lit) && string(d.b[d.i:d.i+len(lit)]) == lit {
+		d.i += len(lit)
+		return nil
+	}
+	return d.syntax("invalid literal")
+}
+
+type fieldID uint8
+
+const (
+	fUnknown fieldID = iota
+	fTimestamp
+	fTokenID
+	fToken
+	fSourceIP
+	fEndpoint
+	fStatus
+	fRequestID
+	fMethod
+	fPath
+	fScope
+	fLatency
+	fPayload
+	fRequestBytes
+	fUserAgent
+	fClientID
+	fCountry
+	fASN
+	fLat
+	fLon
+)
+
+func fieldOf(key []byte) fieldID {
+	switch string(key) { // no allocation: the compiler compares in place
+	case "timestamp":
+		return fTimestamp
+	case "token_id":
+		return fTokenID
+	case "token":
+		return fToken
+	case "source_ip":
+		return fSourceIP
+	case "endpoint":
+		return fEndpoint
+	case "status_code":
+		return fStatus
+	case "request_id":
+		return fRequestID
+	case "method":
+		return fMethod
+	case "path":
+		return fPath
+	case "scope_used":
+		return fScope
+	case "latency_ms":
+		return fLatency
+	case "payload_bytes":
+		return fPayload
+	case "request_bytes":
+		return fRequestBytes
+	case "user_agent":
+		return fUserAgent
+	case "client_id":
+		return fClientID
+	case "country":
+		return fCountry
+	case "asn":
+		return fASN
+	case "lat":
+		return fLat
+	case "lon":
+		return fLon
+	}
+	return fUnknown
+}
+
+// countryCode upper-cases a two-letter code, returning a constant string so
+// the result needs no allocation.
+func countryCode(s []byte) (string, bool) {
+	if len(s) != 2 {
+		return "", false
+	}
+	a, b := s[0]&^0x20, s[1]&^0x20
+	if a < 'A' || a > 'Z' || b < 'A' || b > 'Z' {
+		return "", false
+	}
+	i := (int(a-'A')*26 + int(b-'A')) * 2
+	return alpha2[i : i+2], true
+}
+
+var alpha2 = func() string {
+	b := make([]byte, 0, 26*26*2)
+	for a := byte('A'); a <= 'Z'; a++ {
+		for c := byte('A'); c <= 'Z'; c++ {
+			b = append(b, a, c)
+		}
+	}
+	return string(b)
+}()
+
+// quoteTrunc quotes b for an error message, cut to 64 bytes.
+func quoteTrunc(b []byte) string {
+	if len(b) > 64 {
+		return strconv.Quote(string(b[:64])) + "…"
+	}
+	return strconv.Quote(string(b))
+}

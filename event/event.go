@@ -1,0 +1,67 @@
+// Package event defines vigil's telemetry record: one Event per API request,
+// keyed on the credential that made it, and its JSON decoder.
+//
+// The raw credential never lives in an Event. When a record carries the raw
+// `token`, the decoder fingerprints it with a keyed HMAC-SHA256 while it is
+// still a byte range of the input, wipes those bytes, and keeps only the
+// fingerprint in TokenID. See docs/events.md for the contract.
+package event
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Field is a bit set naming the optional fields an Event carries.
+type Field uint16
+
+// Optional fields. Required fields (timestamp, source_ip, endpoint,
+// status_code, token_id or token) are always present in a decoded Event.
+const (
+	HasRequestID Field = 1 << iota
+	HasMethod
+	HasPath
+	HasScope
+	HasLatency
+	HasPayloadBytes
+	HasRequestBytes
+	HasUserAgent
+	HasClientID
+	HasCountry
+	HasASN
+	HasGeo // both lat and lon
+)
+
+// Event is one API request as vigil sees it.
+//
+// Strings may point into memory owned by the Decoder that produced them;
+// consumers that keep an Event beyond the batch it came in must copy them.
+// The engine never keeps strings: profiles store hashes.
+type Event struct {
+	Time      int64 // Unix nanoseconds, UTC
+	TokenID   string
+	SourceIP  netip.Addr
+	Endpoint  string // route template, e.g. /v1/accounts/{id}
+	Status    int
+	RequestID string
+	Method    string
+	Path      string // raw path with object ids
+	Scope     string
+	UserAgent string
+	ClientID  string
+	Country   string // ISO 3166-1 alpha-2, upper case
+	LatencyMS float64
+	// PayloadBytes is the response size, RequestBytes the request body size.
+	PayloadBytes int64
+	RequestBytes int64
+	ASN          uint32
+	Lat, Lon     float64
+	Has          Field
+}
+
+// Timestamp returns the event time as a time.Time in UTC.
+func (e *Event) Timestamp() time.Time { return time.Unix(0, e.Time).UTC() }
+
+// IsAuthFailure reports whether the request was refused for authentication
+// or authorization (401 or 403).
+func (e *Event) IsAuthFailure() bool { return e.Status == 401 || e.Status == 403 }

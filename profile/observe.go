@@ -1,0 +1,348 @@
+package profile
+
+import (
+	"encoding/binary"
+	"math"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/vigil-sec/vigil/event"
+)
+
+// Baseline is a learned distribution of a log-scaled quantity.
+type Baseline struct {
+	Mean float64 // of log1p(x)
+	SD   float64
+	N    uint32 // samples learned
+}
+
+// log1p is log(1+x) for the x ≥ 0 that baselines learn (counts and byte
+// sizes): 1+x is exact there, and math.Log is several times cheaper than
+// math.Log1p, whose extra care is for |x| near 0.
+func log1p(x float64) float64 { return math.Log(1 + x) }
+
+// Typical returns the baseline's central value on the original scale.
+func (b Baseline) Typical() float64 { return math.Expm1(b.Mean) }
+
+// Z returns how many standard deviations log1p(x) lies above the mean, with
+// the deviation floored at sdFloor so a perfectly regular history does not
+// turn the smallest change into an outlier.
+func (b Baseline) Z(x, sdFloor float64) float64 {
+	return (log1p(x) - b.Mean) / max(b.SD, sdFloor)
+}
+
+func (e ewma) baseline() Baseline {
+	return Baseline{Mean: float64(e.mean), SD: math.Sqrt(float64(e.vari)), N: e.n}
+}
+
+// Observation is an event measured against a profile as it was before the
+// event. Observe fills it; the scorer reads it; Learn commits it.
+type Observation struct {
+	Now    int64  // Unix ns: the event time, or the profile's clock if that is later
+	Skew   int64  // ns by which the event's own time lay before the profile's clock
+	First  bool   // the credential's first event
+	Events uint64 // events learned before this one
+	Age    int64  // ns since the credential was first seen
+	Idle   int64  // ns since its previous event
+
+	// Decayed counters including this event.
+	Reqs, Fails, NotFound, Bytes float64
+
+	// Per dimension.
+	Present     [NumDims]bool   // the event carries a value of this dimension
+	Seen        [NumDims]bool   // the value was in the profile before this event
+	Known       [NumDims]bool   // the value was established (trusted uses) before this event
+	Distinct    [NumDims]uint8  // values remembered after this event (saturates at TableSize)
+	Established [NumDims]uint8  // established values before this event
+	Keys        [NumDims]uint32 // hashes of this event's values
+
+	// Activity in the current bucket, this event included, and baselines.
+	BucketReqs  float64
+	BucketBytes float64
+	Rate        Baseline // requests per active bucket
+	Volume      Baseline // response bytes per active bucket
+	Size        Baseline // response bytes per request
+	HasSize     bool
+	SizeBytes   float64 // this event's response bytes
+
+	// Previous known location, for travel.
+	PrevGeo          bool
+	PrevLat, PrevLon float64
+	GeoIdle          int64 // ns since that location was seen
+
+	idx     [NumDims]int8 // slot of this event's value, -1 if new
+	p       *Profile      // the profile observed, for Window
+	window  uint32
+	est     uint8
+	nowSec  uint32
+	bucket  int64
+	closing bool
+	rate    ewma
+	vol     ewma
+}
+
+// Observe measures ev against p without changing p. k holds ev's keys
+// (Keyer.Keys).
+func (t *Tracker) Observe(p *Profile, ev *event.Event, k *Keys, o *Observation) {
+	*o = Observation{}
+	now := ev.Time
+	if p.n > 0 && now < p.last {
+		o.Skew = p.last - now
+		now = p.last
+	}
+	o.Now = now
+	o.nowSec = unixSec(now)
+	o.Events = p.n
+	o.First = p.n == 0
+
+	var dec float64
+	if !o.First {
+		o.Age = now - p.first
+		o.Idle = now - p.last
+		dec = math.Exp2(-float64(o.Idle) / t.halfLife)
+	}
+	payload := float64(ev.PayloadBytes)
+	o.Reqs = float64(p.reqs)*dec + 1
+	o.Fails = p.fails * dec
+	if ev.IsAuthFailure() {
+		o.Fails++
+	}
+	o.NotFound = float64(p.notFound) * dec
+	if ev.Status == 404 {
+		o.NotFound++
+	}
+	o.Bytes = p.bytes*dec + payload
+
+	t.observeTables(p, k, o)
+
+	// Rate buckets: a bucket that closes counts in the baseline the event
+	// is compared with, unless it held untrusted traffic.
+	o.bucket = floorDiv(now, t.bucket)
+	o.rate, o.vol = p.rate, p.vol
+	switch {
+	case o.First:
+		o.BucketReqs, o.BucketBytes = 1, payload
+		o.closing = true
+	case o.bucket != p.bucket:
+		o.closing = true
+		if p.bucketReqs > 0 && !p.bucketTainted {
+			o.rate = o.rate.add(log1p(float64(p.bucketReqs)), t.learning)
+			o.vol = o.vol.add(log1p(p.bucketBytes), t.learning)
+		}
+		o.BucketReqs, o.BucketBytes = 1, payload
+	default:
+		o.BucketReqs, o.BucketBytes = float64(p.bucketReqs)+1, p.bucketBytes+payload
+	}
+	o.Rate, o.Volume, o.Size = o.rate.baseline(), o.vol.baseline(), p.size.baseline()
+	if ev.Has&event.HasPayloadBytes != 0 {
+		o.HasSize, o.SizeBytes = true, payload
+	}
+
+	if p.geoAt != 0 {
+		o.PrevGeo = true
+		o.PrevLat, o.PrevLon = float64(p.lat), float64(p.lon)
+		o.GeoIdle = max(0, now-p.geoAt)
+	}
+}
+
+func (t *Tracker) observeTables(p *Profile, k *Keys, o *Observation) {
+	o.p, o.window, o.est = p, t.window, t.establish
+	for d := Dim(0); d < NumDims; d++ {
+		o.idx[d] = -1
+		key := k.k[d]
+		if key == 0 {
+			continue
+		}
+		o.Present[d] = true
+		o.Keys[d] = key
+		lo, hi := tableStart[d], tableStart[d+1]
+		for i, k := range p.keys[lo:hi] {
+			if k == key {
+				o.idx[d] = int8(i)
+				o.Seen[d] = true
+				o.Known[d] = p.hits[lo+i] >= t.establish
+				break
+			}
+		}
+		occ := p.occ[d]
+		if !o.Seen[d] && int(occ) < hi-lo {
+			occ++
+		}
+		o.Distinct[d], o.Established[d] = occ, p.known[d]
+	}
+}
+
+// Window counts the distinct values of d used within the window, this
+// event's included, and how many of them are not established.
+func (o *Observation) Window(d Dim) (distinct, unestablished int) {
+	if !o.Present[d] {
+		return 0, 0
+	}
+	var since uint32
+	if o.nowSec > o.window {
+		since = o.nowSec - o.window
+	}
+	lo, hi := tableStart[d], tableStart[d+1]
+	p := o.p
+	for i := lo; i < hi; i++ {
+		if p.keys[i] == 0 || i-lo == int(o.idx[d]) || p.lasts[i] < since {
+			continue
+		}
+		distinct++
+		if p.hits[i] < o.est {
+			unestablished++
+		}
+	}
+	distinct++
+	if !o.Known[d] {
+		unestablished++
+	}
+	return distinct, unestablished
+}
+
+// Learn folds ev into p. o must come from Observe(p, ev) with no change to p
+// in between. trusted says whether the decision let the event count as the
+// credential's normal behaviour: untrusted events update counters, clocks
+// and recency but do not establish values or teach baselines.
+func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted bool) {
+	if o.First {
+		p.first = o.Now
+	}
+	p.last = o.Now
+	if p.n < math.MaxUint64 {
+		p.n++
+	}
+	p.reqs, p.notFound = float32(o.Reqs), float32(o.NotFound)
+	p.fails, p.bytes = o.Fails, o.Bytes
+
+	for d := Dim(0); d < NumDims; d++ {
+		if o.Present[d] {
+			t.learnValue(p, d, o, trusted)
+		}
+	}
+
+	if o.closing {
+		p.rate, p.vol = o.rate, o.vol
+		p.bucket = o.bucket
+		p.bucketTainted = false
+	}
+	p.bucketReqs, p.bucketBytes = float32(o.BucketReqs), o.BucketBytes
+	if !trusted {
+		p.bucketTainted = true
+	}
+	if trusted && o.HasSize {
+		p.size = p.size.add(log1p(o.SizeBytes), t.learning)
+	}
+	if ev.Has&event.HasGeo != 0 {
+		p.lat, p.lon, p.geoAt = float32(ev.Lat), float32(ev.Lon), max(o.Now, 1)
+	}
+}
+
+func (t *Tracker) learnValue(p *Profile, d Dim, o *Observation, trusted bool) {
+	lo, hi := tableStart[d], tableStart[d+1]
+	i := int(o.idx[d])
+	if i < 0 {
+		i = victim(p, lo, hi)
+		if p.keys[lo+i] == 0 {
+			p.occ[d]++
+		} else if p.hits[lo+i] >= t.establish {
+			p.known[d]--
+		}
+		p.keys[lo+i], p.hits[lo+i] = o.Keys[d], 0
+	}
+	i += lo
+	p.lasts[i] = o.nowSec
+	if trusted && p.hits[i] < math.MaxUint8 {
+		p.hits[i]++
+		if p.hits[i] == t.establish {
+			p.known[d]++
+		}
+	}
+}
+
+// victim picks the slot of table [lo, hi) to reuse, relative to lo: an empty
+// one, else the one with the lowest priority, where each trusted use is worth
+// an hour of recency (up to 64), so established values outlive a stream of
+// one-off values.
+func victim(p *Profile, lo, hi int) int {
+	best, bestPrio := 0, int64(math.MaxInt64)
+	for i := lo; i < hi; i++ {
+		if p.keys[i] == 0 {
+			return i - lo
+		}
+		prio := int64(p.lasts[i]) + int64(min(p.hits[i], 64))*3600
+		if prio < bestPrio {
+			best, bestPrio = i-lo, prio
+		}
+	}
+	return best
+}
+
+// Keys are the hashes of an event's values, one per dimension; 0 where the
+// event has no value.
+type Keys struct{ k [NumDims]uint32 }
+
+// Keyer computes Keys. It caches user-agent families, the one costly key;
+// it is not safe for concurrent use.
+type Keyer struct {
+	agents [256]struct {
+		ua  uint64
+		fam uint32
+	}
+}
+
+// Keys fills k with ev's keys.
+func (kr *Keyer) Keys(ev *event.Event, k *Keys) {
+	*k = Keys{}
+	if a := ev.SourceIP; a.IsValid() {
+		b := a.As16()
+		hi, lo := binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+		k.k[DimIP] = fold(mix(hi^0x9e3779b97f4a7c15) ^ mix(lo))
+		if a.Is4() {
+			k.k[DimNet] = fold(mix(4<<56 | lo&0xffffffff>>8))
+		} else {
+			k.k[DimNet] = fold(mix(hi ^ 6<<56))
+		}
+	}
+	if ev.Has&event.HasASN != 0 {
+		k.k[DimASN] = fold(mix(uint64(ev.ASN) | 1<<40))
+	}
+	if ev.Has&event.HasCountry != 0 && len(ev.Country) == 2 {
+		k.k[DimCountry] = fold(mix(uint64(ev.Country[0])<<8 | uint64(ev.Country[1]) | 2<<40))
+	}
+	k.k[DimEndpoint] = fold(xxhash.Sum64String(ev.Endpoint))
+	if ev.Has&event.HasUserAgent != 0 && ev.UserAgent != "" {
+		h := xxhash.Sum64String(ev.UserAgent)
+		c := &kr.agents[h&255]
+		if c.ua != h || c.fam == 0 {
+			c.ua, c.fam = h, fold(xxhash.Sum64String(AgentFamily(ev.UserAgent)))
+		}
+		k.k[DimAgent] = c.fam
+	}
+}
+
+// fold reduces a 64-bit hash to a non-zero 32-bit key.
+func fold(k uint64) uint32 {
+	k32 := uint32(k) ^ uint32(k>>32)
+	if k32 == 0 {
+		k32 = 1
+	}
+	return k32
+}
+
+// mix is the splitmix64 finalizer.
+func mix(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}

@@ -1,0 +1,362 @@
+package score
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/vigil-sec/vigil/event"
+	"github.com/vigil-sec/vigil/profile"
+)
+
+// VigilOptions tune vigil's own scoring profile. Zero values mean defaults.
+type VigilOptions struct {
+	// Window, HalfLife and Bucket are the profile tracker's, used in
+	// explanations.
+	Window, HalfLife, Bucket time.Duration
+	// A credential's own history is trusted for novelty once it has
+	// WarmupEvents events over at least WarmupAge.
+	WarmupEvents int
+	WarmupAge    time.Duration
+	// Dormancy is the silence after which a first request is suspicious.
+	Dormancy time.Duration
+}
+
+// Defaults of VigilOptions.
+const (
+	DefaultWarmupEvents = 20
+	DefaultWarmupAge    = time.Hour
+	DefaultDormancy     = 30 * 24 * time.Hour
+)
+
+func (o *VigilOptions) setDefaults() error {
+	if o.Window == 0 {
+		o.Window = profile.DefaultWindow
+	}
+	if o.HalfLife == 0 {
+		o.HalfLife = profile.DefaultHalfLife
+	}
+	if o.Bucket == 0 {
+		o.Bucket = profile.DefaultBucket
+	}
+	if o.WarmupEvents == 0 {
+		o.WarmupEvents = DefaultWarmupEvents
+	}
+	if o.WarmupAge == 0 {
+		o.WarmupAge = DefaultWarmupAge
+	}
+	if o.Dormancy == 0 {
+		o.Dormancy = DefaultDormancy
+	}
+	var errs []error
+	if o.WarmupEvents < 1 {
+		errs = append(errs, fmt.Errorf("warmup_events %d: must be at least 1", o.WarmupEvents))
+	}
+	if o.WarmupAge < 0 {
+		errs = append(errs, fmt.Errorf("warmup_age %v: must not be negative", o.WarmupAge))
+	}
+	if o.Dormancy < time.Hour {
+		errs = append(errs, fmt.Errorf("dormancy %v: must be at least 1h", o.Dormancy))
+	}
+	return errors.Join(errs...)
+}
+
+// Vigil returns vigil's own scoring profile: every signal compares the
+// request with the credential's own history.
+func Vigil(opts VigilOptions) (*Model, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	w := warmup{events: uint64(opts.WarmupEvents), age: int64(opts.WarmupAge)}
+	return NewModel("vigil",
+		rateSignal{bucket: opts.Bucket},
+		volumeSignal{bucket: opts.Bucket},
+		failureSignal{halfLife: opts.HalfLife},
+		churnSignal{window: opts.Window},
+		novelNetworkSignal{w},
+		novelEndpointSignal{warmup: w, window: opts.Window},
+		agentSignal{w},
+		dormancySignal{after: int64(opts.Dormancy)},
+	)
+}
+
+// warmup says when a credential's history is long enough to call a value new.
+type warmup struct {
+	events uint64
+	age    int64
+}
+
+func (w warmup) done(o *profile.Observation) bool { return o.Events >= w.events && o.Age >= w.age }
+
+// Minimums below which deviations are noise, whatever the baseline says.
+const (
+	minBaselineBuckets = 5   // active buckets learned before rate and volume are judged
+	minBaselineSizes   = 10  // responses learned before sizes are judged
+	minRateBurst       = 20  // requests in a bucket
+	minBucketBytes     = 1e6 // response bytes in a bucket
+	minResponseBytes   = 1e5 // bytes of one response
+	sdFloorLog         = 0.35
+	zStart, zFull      = 3.0, 7.0
+)
+
+// rateSignal: requests in the current bucket against the credential's
+// learned requests per active bucket.
+type rateSignal struct{ bucket time.Duration }
+
+func (rateSignal) Name() string { return "rate" }
+func (rateSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	if o.Rate.N < minBaselineBuckets || o.BucketReqs < minRateBurst {
+		return 0
+	}
+	z := o.Rate.Z(o.BucketReqs, sdFloorLog)
+	if z < zStart {
+		return 0
+	}
+	*a = Args{o.BucketReqs, o.Rate.Typical(), float64(o.Rate.N)}
+	return 1 + 3*ramp(z, zStart, zFull)
+}
+func (s rateSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	dst = appendPlural(dst, a[0], "request")
+	dst = append(dst, " in "...)
+	dst = appendDuration(dst, s.bucket)
+	dst = append(dst, ", "...)
+	dst = appendFactor(dst, (a[0]+1)/(a[1]+1))
+	dst = append(dst, " this credential's usual "...)
+	dst = appendNum(dst, math.Round(a[1]*10)/10)
+	dst = append(dst, " (learned over "...)
+	dst = appendPlural(dst, a[2], "active interval")
+	return append(dst, ')')
+}
+
+// volumeSignal: response bytes per request and per bucket against the
+// credential's learned sizes.
+type volumeSignal struct{ bucket time.Duration }
+
+func (volumeSignal) Name() string { return "volume" }
+func (volumeSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	z, which := math.Inf(-1), 0.0
+	if o.HasSize && o.Size.N >= minBaselineSizes && o.SizeBytes >= minResponseBytes {
+		z = o.Size.Z(o.SizeBytes, sdFloorLog)
+		*a = Args{0, o.SizeBytes, o.Size.Typical(), float64(o.Size.N)}
+	}
+	if o.Volume.N >= minBaselineBuckets && o.BucketBytes >= minBucketBytes {
+		if zb := o.Volume.Z(o.BucketBytes, sdFloorLog); zb > z {
+			z, which = zb, 1
+			*a = Args{which, o.BucketBytes, o.Volume.Typical(), float64(o.Volume.N)}
+		}
+	}
+	if z < zStart {
+		return 0
+	}
+	return 1 + 3*ramp(z, zStart, zFull)
+}
+func (s volumeSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	dst = appendBytes(dst, a[1])
+	if a[0] == 0 {
+		dst = append(dst, " in one response, "...)
+	} else {
+		dst = append(dst, " returned in "...)
+		dst = appendDuration(dst, s.bucket)
+		dst = append(dst, ", "...)
+	}
+	dst = appendFactor(dst, (a[1]+1)/(a[2]+1))
+	dst = append(dst, " this credential's usual "...)
+	dst = appendBytes(dst, a[2])
+	dst = append(dst, " (learned over "...)
+	if a[0] == 0 {
+		dst = appendPlural(dst, a[3], "response")
+	} else {
+		dst = appendPlural(dst, a[3], "active interval")
+	}
+	return append(dst, ')')
+}
+
+// failureSignal: 401/403 answers, decayed, when they are a large share of
+// the credential's recent requests.
+type failureSignal struct{ halfLife time.Duration }
+
+func (failureSignal) Name() string { return "auth_failures" }
+func (failureSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	share := o.Fails / o.Reqs
+	if o.Fails < 3 || share < 0.2 {
+		return 0
+	}
+	*a = Args{o.Fails, share}
+	return min(4, 1+0.5*(o.Fails-3)*share/0.5)
+}
+func (s failureSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	dst = appendNum(dst, math.Round(a[0]*10)/10)
+	dst = append(dst, " authorization failures (401/403) recently, "...)
+	dst = strconv.AppendInt(dst, int64(math.Round(a[1]*100)), 10)
+	dst = append(dst, "% of its requests (decayed, half-life "...)
+	dst = appendDuration(dst, s.halfLife)
+	return append(dst, ')')
+}
+
+// churnSignal: many networks within the window, most of them new for the
+// credential: the shape of one token replayed from several places.
+type churnSignal struct{ window time.Duration }
+
+func (churnSignal) Name() string { return "network_churn" }
+func (churnSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	d := profile.DimASN
+	if !o.Present[d] {
+		d = profile.DimNet
+	}
+	ni, nwi := o.Window(d)
+	n, nw := float64(ni), float64(nwi)
+	if n < 3 || nw < 2 {
+		return 0
+	}
+	*a = Args{n, nw, float64(d)}
+	return min(5, 1.5*(nw-1))
+}
+func (s churnSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	dst = appendNum(dst, a[0])
+	if profile.Dim(a[2]) == profile.DimASN {
+		dst = append(dst, " networks (ASNs) in "...)
+	} else {
+		dst = append(dst, " networks (address prefixes) in "...)
+	}
+	dst = appendDuration(dst, s.window)
+	dst = append(dst, ", "...)
+	dst = appendNum(dst, a[1])
+	return append(dst, " never seen for this credential"...)
+}
+
+// novelNetworkSignal: a country, ASN or prefix the established credential
+// has not used; a new prefix inside a known ASN (a mobile carrier's next
+// address) costs little.
+type novelNetworkSignal struct{ warmup warmup }
+
+func (novelNetworkSignal) Name() string { return "new_network" }
+func (s novelNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	if !s.warmup.done(o) {
+		return 0
+	}
+	novel := func(d profile.Dim) bool { return o.Present[d] && !o.Known[d] && o.Established[d] > 0 }
+	var c float64
+	if novel(profile.DimCountry) {
+		c += 2
+		a[0] = 1
+		a[3] = float64(o.Established[profile.DimCountry])
+	}
+	if novel(profile.DimASN) {
+		c += 1.5
+		a[1] = 1
+	}
+	if c == 0 && novel(profile.DimNet) {
+		a[2] = 1
+		if o.Present[profile.DimASN] {
+			c = 0.25
+		} else {
+			c = 0.75
+		}
+	}
+	return c
+}
+func (novelNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
+	sep := false
+	if a[0] == 1 {
+		dst = append(dst, "country "...)
+		dst = append(dst, ev.Country...)
+		dst = append(dst, " never seen for this credential (it has used "...)
+		dst = appendPlural(dst, a[3], "other")
+		dst = append(dst, ')')
+		sep = true
+	}
+	if a[1] == 1 {
+		if sep {
+			dst = append(dst, "; "...)
+		}
+		dst = append(dst, "AS"...)
+		dst = strconv.AppendUint(dst, uint64(ev.ASN), 10)
+		dst = append(dst, " never seen for this credential"...)
+		sep = true
+	}
+	if a[2] == 1 {
+		bits := 64
+		if ev.SourceIP.Is4() {
+			bits = 24
+		}
+		if p, err := ev.SourceIP.Prefix(bits); err == nil {
+			dst = append(dst, "network "...)
+			dst = p.AppendTo(dst)
+			dst = append(dst, " new for this credential"...)
+			if ev.Has&event.HasASN != 0 {
+				dst = append(dst, ", inside a known ASN"...)
+			}
+		}
+	}
+	return dst
+}
+
+// novelEndpointSignal: endpoints the established credential never used,
+// more when several appear within the window.
+type novelEndpointSignal struct {
+	warmup warmup
+	window time.Duration
+}
+
+func (novelEndpointSignal) Name() string { return "new_endpoint" }
+func (s novelEndpointSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	d := profile.DimEndpoint
+	if !s.warmup.done(o) || o.Known[d] || o.Established[d] == 0 {
+		return 0
+	}
+	_, nwi := o.Window(d)
+	nw := float64(nwi)
+	*a = Args{nw}
+	return 0.5 + 0.5*min(nw-1, 5)
+}
+func (s novelEndpointSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
+	dst = append(dst, "endpoint "...)
+	dst = append(dst, ev.Endpoint...)
+	dst = append(dst, " never used by this credential"...)
+	if a[0] > 1 {
+		dst = append(dst, "; "...)
+		dst = appendNum(dst, a[0])
+		dst = append(dst, " new endpoints in "...)
+		dst = appendDuration(dst, s.window)
+	}
+	return dst
+}
+
+// agentSignal: a user-agent family the established credential never used.
+type agentSignal struct{ warmup warmup }
+
+func (agentSignal) Name() string { return "user_agent" }
+func (s agentSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	d := profile.DimAgent
+	if !s.warmup.done(o) || !o.Present[d] || o.Known[d] || o.Established[d] == 0 {
+		return 0
+	}
+	*a = Args{float64(o.Established[d])}
+	return 1.5
+}
+func (agentSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
+	dst = append(dst, "user-agent family "...)
+	dst = append(dst, profile.AgentFamily(ev.UserAgent)...)
+	dst = append(dst, " never seen for this credential (it uses "...)
+	dst = appendPlural(dst, a[0], "other")
+	return append(dst, ')')
+}
+
+// dormancySignal: the first request after a long silence.
+type dormancySignal struct{ after int64 }
+
+func (dormancySignal) Name() string { return "dormancy" }
+func (s dormancySignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	if o.First || o.Idle < s.after {
+		return 0
+	}
+	*a = Args{float64(o.Idle)}
+	return 2
+}
+func (dormancySignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	dst = append(dst, "first request after "...)
+	dst = appendDuration(dst, time.Duration(a[0]))
+	return append(dst, " of silence"...)
+}
