@@ -58,7 +58,6 @@ type Engine struct {
 	frees []func()
 	n     uint32
 	keyer profile.Keyer
-	keys  profile.Keys
 	obs   profile.Observation
 }
 
@@ -78,6 +77,7 @@ func (e *Engine) Close() {
 	for _, f := range e.frees {
 		f()
 	}
+	e.index.release()
 	e.pages, e.frees, e.index, e.n = nil, nil, newIndex(), 0
 }
 
@@ -87,7 +87,8 @@ func (e *Engine) Credentials() int { return int(e.n) }
 // Model returns the scoring model, which renders a verdict's reasons.
 func (e *Engine) Model() *score.Model { return e.opts.Model }
 
-// Process judges ev and learns from it.
+// Process judges ev and learns from it. It fills ev.Keys if the caller has
+// not (profile.Keyer.Fill).
 func (e *Engine) Process(ev *event.Event, v *Verdict) {
 	e.process(e.record(e.lookup(ev.TokenID)), ev, v)
 }
@@ -100,7 +101,7 @@ func (e *Engine) Process(ev *event.Event, v *Verdict) {
 //
 //	event i+24: hash the token id, prefetch its index slot
 //	event i+16: find (or create) its record number
-//	event i+8:  prefetch the record's eight cache lines
+//	event i+8:  prefetch the record's eight cache lines and the verdict's first
 //	event i:    judge it
 func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 	const (
@@ -124,6 +125,7 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 		}
 		if j := i + touchAhead; j >= 0 && j < n {
 			prefetchRecord(unsafe.Pointer(e.record(idx[j%ring])))
+			prefetchLineW(unsafe.Pointer(&vs[j]))
 		}
 		if i >= 0 {
 			e.process(e.record(idx[i%ring]), &evs[i], &vs[i])
@@ -133,8 +135,10 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 
 func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 	o := &e.obs
-	e.keyer.Keys(ev, &e.keys)
-	e.opts.Tracker.Observe(&r.prof, ev, &e.keys, o)
+	if !ev.Keys.Set {
+		e.keyer.Fill(ev)
+	}
+	e.opts.Tracker.Observe(&r.prof, ev, o)
 	e.opts.Model.Assess(o, ev, &v.Assessment)
 	v.Level = e.opts.Ladder.Decide(&r.pol, v.Risk, o.Now)
 	v.Now = o.Now

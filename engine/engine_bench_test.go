@@ -80,23 +80,41 @@ func benchEvents(creds, n int) []event.Event {
 // BenchmarkEngine measures the core per event: profile lookup, observe,
 // score, decide, learn, on one goroutine, after every credential has a
 // profile (steady state). "batch" is ProcessBatch, the path replay uses;
-// "single" is Process, one event at a time.
+// "single" is Process, one event at a time. keys=decoder is the pipeline's
+// split, where decode workers hash the event's values (profile.Keyer) in
+// parallel; keys=engine makes the engine hash them too.
 func BenchmarkEngine(b *testing.B) {
 	for _, model := range []string{"vigil", "seed"} {
 		for _, creds := range []int{1, 1000, 100_000} {
 			for _, mode := range []string{"batch", "single"} {
-				b.Run(fmt.Sprintf("model=%s/credentials=%d/%s", model, creds, mode), func(b *testing.B) {
-					benchEngine(b, model == "seed", creds, mode == "batch")
-				})
+				for _, keys := range []string{"decoder", "engine"} {
+					b.Run(fmt.Sprintf("model=%s/credentials=%d/%s/keys=%s", model, creds, mode, keys), func(b *testing.B) {
+						benchEngine(b, model == "seed", creds, mode == "batch", keys == "decoder")
+					})
+				}
 			}
 		}
 	}
 }
 
-func benchEngine(b *testing.B, seed bool, creds int, batch bool) {
+func benchEngine(b *testing.B, seed bool, creds int, batch, prekeyed bool) {
 	const pool = 1 << 20
 	e := newEngine(b, seed)
 	evs := benchEvents(creds, pool)
+	var kr profile.Keyer
+	for i := range evs {
+		kr.Fill(&evs[i])
+	}
+	if !prekeyed {
+		defer func() {
+			for i := range evs {
+				evs[i].Keys = event.Keys{}
+			}
+		}()
+		for i := range evs {
+			evs[i].Keys = event.Keys{}
+		}
+	}
 	span := evs[pool-1].Time - evs[0].Time + int64(time.Millisecond)
 	vs := make([]engine.Verdict, 1024)
 	e.ProcessBatch(evs[:pool/2], make([]engine.Verdict, pool/2)) // every credential seen
@@ -105,6 +123,9 @@ func benchEngine(b *testing.B, seed bool, creds int, batch bool) {
 		b.StopTimer()
 		for i := range evs {
 			evs[i].Time += span
+			if !prekeyed {
+				evs[i].Keys.Set = false
+			}
 		}
 		b.StartTimer()
 	}

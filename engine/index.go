@@ -7,6 +7,7 @@ package engine
 // slot(h). Load factor stays at or below 1/2.
 type index struct {
 	slots []entry
+	free  func()
 	mask  uint64
 	n     int
 }
@@ -18,8 +19,12 @@ type entry struct {
 
 func newIndex() index {
 	const initial = 1 << 10
-	return index{slots: make([]entry, initial), mask: initial - 1}
+	slots, free := newSlots(initial)
+	return index{slots: slots, free: free, mask: initial - 1}
 }
+
+// release returns the index's memory.
+func (x *index) release() { x.free() }
 
 func fixHash(h uint64) uint64 {
 	if h == 0 {
@@ -61,8 +66,8 @@ func (x *index) insert(h uint64, rec uint32) {
 }
 
 func (x *index) grow() {
-	old := x.slots
-	x.slots = make([]entry, len(old)*2)
+	old, oldFree := x.slots, x.free
+	x.slots, x.free = newSlots(len(old) * 2)
 	x.mask = uint64(len(x.slots) - 1)
 	x.n = 0
 	for _, e := range old {
@@ -70,4 +75,5 @@ func (x *index) grow() {
 			x.insert(e.h, e.rec)
 		}
 	}
+	oldFree()
 }

@@ -2,4 +2,4 @@
 
 package engine
 
-func newPage() ([]record, func()) { return make([]record, 1<<pageBits), func() {} }
+func allocHuge(size int) ([]byte, func()) { return make([]byte, size), func() {} }

@@ -13,3 +13,6 @@ func prefetchRecord(p unsafe.Pointer)
 
 //go:noescape
 func prefetchLine(p unsafe.Pointer)
+
+//go:noescape
+func prefetchLineW(p unsafe.Pointer)

@@ -8,3 +8,4 @@ import "unsafe"
 // it only loses the overlap of cache misses.
 func prefetchRecord(unsafe.Pointer) {}
 func prefetchLine(unsafe.Pointer)   {}
+func prefetchLineW(unsafe.Pointer)  {}

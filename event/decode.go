@@ -16,7 +16,7 @@ const (
 	MaxLineBytes  = 1 << 20 // a longer line is rejected whole
 	MaxStringLen  = 8 << 10 // any one string field
 	maxTokenIDLen = 512
-	maxDepth      = 64 // nesting of ignored unknown values
+	maxDepth      = 64 // nesting of objects and arrays, the event included
 	arenaChunk    = 64 << 10
 )
 
@@ -70,6 +70,11 @@ func NewDecoder(fp *Fingerprinter) *Decoder { return &Decoder{fp: fp} }
 // Decode parses one JSON object from line into ev, which it resets first.
 // It wipes the bytes of a raw `token` in line after fingerprinting them, so
 // line must be writable and may be changed.
+//
+// The event is what the object means with the last of duplicate keys
+// winning: a later value replaces an earlier one, and a later null (or an
+// empty country, or ASN 0) removes it. Every value is still checked as it
+// is read, so an invalid earlier duplicate fails the line.
 func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 	*ev = Event{}
 	if len(line) > MaxLineBytes {
@@ -78,17 +83,10 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 	d.b, d.i = line, 0
 	defer func() { d.b = nil }()
 
-	var have uint8 // required fields seen
-	const (
-		hTime = 1 << iota
-		hToken
-		hIP
-		hEndpoint
-		hStatus
-		hLat
-		hLon
-	)
-	var rawToken bool
+	var have uint32 // bit 1<<fieldID for required fields, token, lat and lon seen
+	var tokenID string
+	var fpBuf [64]byte
+	var fingerprint []byte // of the last raw token, in fpBuf
 
 	d.ws()
 	if !d.consume('{') {
@@ -112,16 +110,15 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 		}
 		d.ws()
 		if d.peekNull() {
-			if field == fUnknown {
-				d.i += 4
-			} else {
-				d.i += 4
-				// null means absent; required fields then count as missing.
-			}
+			// null means absent: it removes an earlier value of the key, and
+			// a required field left null counts as missing.
+			d.i += 4
+			have &^= 1 << field
+			ev.unset(field)
 		} else {
 			switch field {
 			case fUnknown:
-				if err := d.skip(0); err != nil {
+				if err := d.skip(1); err != nil {
 					return err
 				}
 			case fTimestamp:
@@ -134,7 +131,6 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 					return &FieldError{"timestamp", "cannot parse " + quoteTrunc(s) + " as an RFC 3339 date-time"}
 				}
 				ev.Time = t
-				have |= hTime
 			case fTokenID:
 				s, err := d.strField("token_id")
 				if err != nil {
@@ -143,17 +139,13 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 				if len(s) == 0 || len(s) > maxTokenIDLen {
 					return &FieldError{"token_id", "must be 1 to 512 bytes"}
 				}
-				if rawToken {
-					return &FieldError{"token_id", "give either token_id or token, not both"}
-				}
-				ev.TokenID = d.keep(s)
-				have |= hToken
+				tokenID = d.keep(s)
 			case fToken:
-				if err := d.token(ev, have&hToken != 0); err != nil {
+				fp, err := d.token(fpBuf[:0])
+				if err != nil {
 					return err
 				}
-				rawToken = true
-				have |= hToken
+				fingerprint = fp
 			case fSourceIP:
 				s, err := d.strField("source_ip")
 				if err != nil {
@@ -164,7 +156,6 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 					return &FieldError{"source_ip", "cannot parse " + quoteTrunc(s) + " as an IP address"}
 				}
 				ev.SourceIP = a.Unmap().WithZone("")
-				have |= hIP
 			case fEndpoint:
 				s, err := d.strField("endpoint")
 				if err != nil {
@@ -174,14 +165,12 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 					return &FieldError{"endpoint", "must not be empty"}
 				}
 				ev.Endpoint = d.keep(s)
-				have |= hEndpoint
 			case fStatus:
 				n, err := d.intField("status_code", 100, 599)
 				if err != nil {
 					return err
 				}
 				ev.Status = int(n)
-				have |= hStatus
 			case fRequestID:
 				if err := d.optStr("request_id", &ev.RequestID, HasRequestID, ev); err != nil {
 					return err
@@ -211,7 +200,8 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 				if err != nil {
 					return err
 				}
-				if len(s) == 0 {
+				if len(s) == 0 { // an empty country is an unknown one
+					ev.unset(fCountry)
 					break
 				}
 				c, ok := countryCode(s)
@@ -246,25 +236,26 @@ func (d *Decoder) Decode(line []byte, ev *Event) (err error) {
 				if err != nil {
 					return err
 				}
-				if n != 0 { // AS0 is reserved: treat as unknown
-					ev.ASN = uint32(n)
-					ev.Has |= HasASN
+				if n == 0 { // AS0 is reserved: treat as unknown
+					ev.unset(fASN)
+					break
 				}
+				ev.ASN = uint32(n)
+				ev.Has |= HasASN
 			case fLat:
 				f, err := d.floatField("lat", -90, 90)
 				if err != nil {
 					return err
 				}
 				ev.Lat = f
-				have |= hLat
 			case fLon:
 				f, err := d.floatField("lon", -180, 180)
 				if err != nil {
 					return err
 				}
 				ev.Lon = f
-				have |= hLon
 			}
+			have |= 1 << field
 		}
 		d.ws()
 		if d.consume(',') {
@@ -281,55 +272,110 @@ done:
 		return d.syntax("unexpected data after the object")
 	}
 	switch {
-	case have&hTime == 0:
+	case have&(1<<fTimestamp) == 0:
 		return &FieldError{"timestamp", "missing required field"}
-	case have&hToken == 0:
+	case have&(1<<fTokenID|1<<fToken) == 0:
 		return &FieldError{"token_id", "missing required field (give token_id or token)"}
-	case have&hIP == 0:
+	case have&(1<<fTokenID|1<<fToken) == 1<<fTokenID|1<<fToken:
+		return &FieldError{"token", "give either token_id or token, not both"}
+	case have&(1<<fSourceIP) == 0:
 		return &FieldError{"source_ip", "missing required field"}
-	case have&hEndpoint == 0:
+	case have&(1<<fEndpoint) == 0:
 		return &FieldError{"endpoint", "missing required field"}
-	case have&hStatus == 0:
+	case have&(1<<fStatus) == 0:
 		return &FieldError{"status_code", "missing required field"}
 	}
-	switch have & (hLat | hLon) {
-	case hLat:
+	switch have & (1<<fLat | 1<<fLon) {
+	case 1 << fLat:
 		return &FieldError{"lon", "lat is given without lon"}
-	case hLon:
+	case 1 << fLon:
 		return &FieldError{"lat", "lon is given without lat"}
-	case hLat | hLon:
+	case 1<<fLat | 1<<fLon:
 		ev.Has |= HasGeo
 	}
+	if have&(1<<fToken) != 0 {
+		tokenID = d.keep(fingerprint)
+	}
+	ev.TokenID = tokenID
 	return nil
 }
 
-// token fingerprints the raw credential at the cursor and wipes it.
-func (d *Decoder) token(ev *Event, haveID bool) error {
-	if d.i >= len(d.b) || d.b[d.i] != '"' {
-		return &FieldError{"token", "expected a string"}
+// unset removes field's value from e, as if it had not been given.
+func (e *Event) unset(f fieldID) {
+	switch f {
+	case fTimestamp:
+		e.Time = 0
+	case fSourceIP:
+		e.SourceIP = netip.Addr{}
+	case fEndpoint:
+		e.Endpoint = ""
+	case fStatus:
+		e.Status = 0
+	case fRequestID:
+		e.RequestID, e.Has = "", e.Has&^HasRequestID
+	case fMethod:
+		e.Method, e.Has = "", e.Has&^HasMethod
+	case fPath:
+		e.Path, e.Has = "", e.Has&^HasPath
+	case fScope:
+		e.Scope, e.Has = "", e.Has&^HasScope
+	case fUserAgent:
+		e.UserAgent, e.Has = "", e.Has&^HasUserAgent
+	case fClientID:
+		e.ClientID, e.Has = "", e.Has&^HasClientID
+	case fCountry:
+		e.Country, e.Has = "", e.Has&^HasCountry
+	case fLatency:
+		e.LatencyMS, e.Has = 0, e.Has&^HasLatency
+	case fPayload:
+		e.PayloadBytes, e.Has = 0, e.Has&^HasPayloadBytes
+	case fRequestBytes:
+		e.RequestBytes, e.Has = 0, e.Has&^HasRequestBytes
+	case fASN:
+		e.ASN, e.Has = 0, e.Has&^HasASN
+	case fLat:
+		e.Lat = 0
+	case fLon:
+		e.Lon = 0
 	}
+}
+
+// token fingerprints the raw credential at the cursor, appending its id to
+// dst, and wipes the credential wherever it lay: in the line (escaped or
+// not, also when it is malformed) and in scratch.
+func (d *Decoder) token(dst []byte) ([]byte, error) {
+	if d.i >= len(d.b) || d.b[d.i] != '"' {
+		return nil, &FieldError{"token", "expected a string, got " + d.kind()}
+	}
+	start := d.i + 1
 	s, err := d.str()
 	if err != nil {
+		// Wipe what may be the credential: up to the next quote, or the
+		// whole rest of the line when there is none.
+		end := d.i
+		for end < len(d.b) && d.b[end] != '"' {
+			end++
+		}
+		clear(d.b[start:end])
+		clear(d.scratch[:cap(d.scratch)])
 		var se *SyntaxError
 		if errors.As(err, &se) {
 			// Do not describe the content of a secret beyond its position.
-			return &FieldError{"token", "malformed string"}
+			return nil, &FieldError{"token", "malformed string"}
 		}
-		return err
+		return nil, err
 	}
-	defer clear(s) // s is a range of the line or of scratch: wipe either
-	if haveID {
-		return &FieldError{"token", "give either token_id or token, not both"}
-	}
+	// s is a range of the line or of scratch; the line range between the
+	// quotes holds the credential as written, escapes included.
+	defer clear(d.b[start : d.i-1])
+	defer clear(s)
 	if len(s) == 0 {
-		return &FieldError{"token", "must not be empty"}
+		return nil, &FieldError{"token", "must not be empty"}
 	}
 	if d.fp == nil {
-		return ErrNoFingerprinter
+		return nil, ErrNoFingerprinter
 	}
-	var buf [64]byte
-	ev.TokenID = d.keep(d.fp.AppendID(buf[:0], s))
-	return nil
+	return d.fp.AppendID(dst, s), nil
 }
 
 func (d *Decoder) optStr(name string, dst *string, bit Field, ev *Event) error {
@@ -378,16 +424,16 @@ func (d *Decoder) intField(name string, lo, hi int64) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	neg := b[0] == '-'
 	var n int64
 	if integer {
-		neg := b[0] == '-'
 		digits := b
 		if neg {
 			digits = b[1:]
 		}
 		for _, c := range digits {
 			if n > (math.MaxInt64-int64(c-'0'))/10 {
-				return 0, &FieldError{name, "out of range"}
+				return 0, rangeError(name, lo, hi, neg, numTrunc(b))
 			}
 			n = n*10 + int64(c-'0')
 		}
@@ -396,16 +442,16 @@ func (d *Decoder) intField(name string, lo, hi int64) (int64, error) {
 		}
 	} else {
 		f, perr := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
-		if perr != nil || f != math.Trunc(f) || f < -9.2e18 || f > 9.2e18 {
-			return 0, &FieldError{name, "expected an integer, got " + quoteTrunc(b)}
+		if perr == nil && f != math.Trunc(f) {
+			return 0, &FieldError{name, "expected an integer, got " + numTrunc(b)}
+		}
+		if perr != nil || f < -9.2e18 || f > 9.2e18 {
+			return 0, rangeError(name, lo, hi, neg, numTrunc(b))
 		}
 		n = int64(f)
 	}
 	if n < lo || n > hi {
-		if lo == 0 && n < 0 {
-			return 0, &FieldError{name, "must not be negative, got " + strconv.FormatInt(n, 10)}
-		}
-		return 0, &FieldError{name, fmt.Sprintf("must be between %d and %d, got %d", lo, hi, n)}
+		return 0, rangeError(name, lo, hi, n < 0, strconv.FormatInt(n, 10))
 	}
 	return n, nil
 }
@@ -417,15 +463,23 @@ func (d *Decoder) floatField(name string, lo, hi float64) (float64, error) {
 	}
 	f, perr := strconv.ParseFloat(unsafe.String(unsafe.SliceData(b), len(b)), 64)
 	if perr != nil || math.IsInf(f, 0) {
-		return 0, &FieldError{name, "out of range"}
+		return 0, &FieldError{name, "out of range, got " + numTrunc(b)}
 	}
 	if f < lo || f > hi {
 		if lo == 0 && f < 0 {
-			return 0, &FieldError{name, "must not be negative"}
+			return 0, &FieldError{name, "must not be negative, got " + strconv.FormatFloat(f, 'g', -1, 64)}
 		}
 		return 0, &FieldError{name, fmt.Sprintf("must be between %g and %g, got %g", lo, hi, f)}
 	}
 	return f, nil
+}
+
+// rangeError reports an integer outside [lo, hi]; got is how to show it.
+func rangeError[T int64 | float64](name string, lo, hi T, negative bool, got string) error {
+	if lo == 0 && negative {
+		return &FieldError{name, "must not be negative, got " + got}
+	}
+	return &FieldError{name, fmt.Sprintf("must be between %v and %v, got %s", lo, hi, got)}
 }
 
 // keep copies b into the arena and returns it as a string. Arena chunks are
@@ -511,16 +565,26 @@ func (d *Decoder) str() ([]byte, error) {
 }
 
 func (d *Decoder) strEscaped(start int) ([]byte, error) {
-	out := append(d.scratch[:0], d.b[start:d.i]...)
+	out, err := d.unescape(append(d.scratch[:0], d.b[start:d.i]...))
+	// Keep the buffer also on error, so that token can wipe what it holds.
+	d.scratch = out
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// unescape appends the rest of the string at the cursor to out, unescaped,
+// and returns out, also on error.
+func (d *Decoder) unescape(out []byte) ([]byte, error) {
 	for d.i < len(d.b) {
 		c := d.b[d.i]
 		switch {
 		case c == '"':
 			d.i++
-			d.scratch = out
 			return out, nil
 		case c < 0x20:
-			return nil, d.syntax("control character in string")
+			return out, d.syntax("control character in string")
 		case c != '\\':
 			out = append(out, c)
 			d.i++
@@ -547,7 +611,7 @@ func (d *Decoder) strEscaped(start int) ([]byte, error) {
 		case 'u':
 			r, ok := d.hex4()
 			if !ok {
-				return nil, d.syntax("malformed \\u escape")
+				return out, d.syntax("malformed \\u escape")
 			}
 			if utf16.IsSurrogate(r) {
 				r2 := rune(-1)
@@ -556,7 +620,7 @@ func (d *Decoder) strEscaped(start int) ([]byte, error) {
 					d.i += 2
 					var ok2 bool
 					if r2, ok2 = d.hex4(); !ok2 {
-						return nil, d.syntax("malformed \\u escape")
+						return out, d.syntax("malformed \\u escape")
 					}
 					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
 						out = utf8.AppendRune(out, dec)
@@ -568,10 +632,10 @@ func (d *Decoder) strEscaped(start int) ([]byte, error) {
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return nil, d.syntax("invalid escape in string")
+			return out, d.syntax("invalid escape in string")
 		}
 	}
-	return nil, d.syntax("unterminated string")
+	return out, d.syntax("unterminated string")
 }
 
 func (d *Decoder) hex4() (rune, bool) {
@@ -644,10 +708,9 @@ func (d *Decoder) scanNumber() (integer, ok bool) {
 }
 
 // skip advances over any JSON value, checking its syntax.
+// depth is the number of objects and arrays around the value, the event
+// object included.
 func (d *Decoder) skip(depth int) error {
-	if depth > maxDepth {
-		return d.syntax("nesting deeper than 64 levels")
-	}
 	if d.i >= len(d.b) {
 		return d.syntax("unexpected end of input")
 	}
@@ -667,6 +730,9 @@ func (d *Decoder) skip(depth int) error {
 	case c == 'n':
 		return d.literal("null")
 	case c == '{' || c == '[':
+		if depth >= maxDepth {
+			return d.syntax("nesting deeper than 64 levels")
+		}
 		closer := byte('}')
 		if c == '[' {
 			closer = ']'
@@ -804,6 +870,14 @@ var alpha2 = func() string {
 	}
 	return string(b)
 }()
+
+// numTrunc returns the JSON number b for an error message, cut to 64 bytes.
+func numTrunc(b []byte) string {
+	if len(b) > 64 {
+		return string(b[:64]) + "…"
+	}
+	return string(b)
+}
 
 // quoteTrunc quotes b for an error message, cut to 64 bytes.
 func quoteTrunc(b []byte) string {

@@ -57,6 +57,16 @@ type Event struct {
 	ASN          uint32
 	Lat, Lon     float64
 	Has          Field
+	// Keys are hashes of the event's values as profiles store them. The
+	// decode stage fills them (profile.Keyer) so that the one sequential
+	// stage, the engine, need not; the engine fills them if it must.
+	Keys Keys
+}
+
+// Keys holds one 32-bit hash per profile dimension (0: no value).
+type Keys struct {
+	V   [6]uint32
+	Set bool
 }
 
 // Timestamp returns the event time as a time.Time in UTC.

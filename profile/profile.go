@@ -41,7 +41,7 @@ func (d Dim) String() string { return dimNames[d] }
 // Table sizes: how many values of each dimension a profile remembers. The
 // seed profile's rules (≥4 addresses, ≥8 endpoints ever) need at least 4 and
 // 8 here.
-var tableSize = [NumDims]int{8, 8, 4, 4, 12, 4}
+var tableSize = [NumDims]int{6, 8, 6, 4, 12, 4}
 
 // tableStart is the offset of each dimension's table in Profile.slots.
 var tableStart = func() (s [NumDims + 1]int) {

@@ -19,8 +19,9 @@ import (
 // MaxReasons bounds the reasons one assessment carries.
 const MaxReasons = 16
 
-// Args carries a signal's measurements from Eval to Explain.
-type Args [4]float64
+// Args carries a signal's measurements from Eval to Explain. float32 keeps
+// a Reason small; explanations need three significant digits.
+type Args [4]float32
 
 // Signal is one independent piece of evidence.
 //
@@ -37,6 +38,16 @@ type Signal interface {
 	Explain(dst []byte, ev *event.Event, args *Args) []byte
 }
 
+// set stores up to four measurements.
+func (a *Args) set(v ...float64) {
+	for i, x := range v {
+		a[i] = float32(x)
+	}
+}
+
+// f returns measurement i as a float64.
+func (a *Args) f(i int) float64 { return float64(a[i]) }
+
 // Reason is one signal's contribution to an assessment.
 type Reason struct {
 	Signal       uint8 // index into Model.Signals
@@ -47,7 +58,8 @@ type Reason struct {
 // Assessment is a scored request.
 type Assessment struct {
 	Risk    float64
-	N       int // reasons used
+	N       int  // reasons used
+	scratch Args // a signal's args until it fires: one cache line with Risk and N
 	Reasons [MaxReasons]Reason
 }
 
@@ -101,13 +113,12 @@ func (m *Model) signalList() string {
 func (m *Model) Assess(o *profile.Observation, ev *event.Event, a *Assessment) {
 	a.Risk, a.N = 0, 0
 	for i, s := range m.Signals {
-		r := &a.Reasons[a.N]
-		r.Args = Args{}
-		c := s.Eval(o, ev, &r.Args) * m.Weights[i]
+		a.scratch = Args{}
+		c := s.Eval(o, ev, &a.scratch) * m.Weights[i]
 		if !(c > 0) { // also drops NaN
 			continue
 		}
-		r.Signal, r.Contribution = uint8(i), c
+		a.Reasons[a.N] = Reason{Signal: uint8(i), Contribution: c, Args: a.scratch}
 		a.Risk += c
 		a.N++
 	}

@@ -34,11 +34,11 @@ type seedFailures struct{}
 
 func (seedFailures) Name() string { return "failures" }
 func (seedFailures) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
-	a[0] = o.Fails
+	a[0] = float32(o.Fails)
 	return min(o.Fails*1.5, 6.0)
 }
 func (seedFailures) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = strconv2(dst, a[0])
+	dst = strconv2(dst, a.f(0))
 	return append(dst, " decayed 401/403 failures × 1.5, capped at 6"...)
 }
 
@@ -46,14 +46,14 @@ type seedIPs struct{}
 
 func (seedIPs) Name() string { return "ip_churn" }
 func (seedIPs) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
-	a[0] = float64(o.Distinct[profile.DimIP])
+	a[0] = float32(float64(o.Distinct[profile.DimIP]))
 	if o.Distinct[profile.DimIP] >= 4 {
 		return 3
 	}
 	return 0
 }
 func (seedIPs) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendPlural(dst, a[0], "source address")
+	dst = appendPlural(dst, a.f(0), "source address")
 	return append(dst, " seen since the credential's first request (rule: ≥ 4)"...)
 }
 
@@ -61,14 +61,14 @@ type seedEndpoints struct{}
 
 func (seedEndpoints) Name() string { return "endpoint_spread" }
 func (seedEndpoints) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
-	a[0] = float64(o.Distinct[profile.DimEndpoint])
+	a[0] = float32(float64(o.Distinct[profile.DimEndpoint]))
 	if o.Distinct[profile.DimEndpoint] >= 8 {
 		return 2
 	}
 	return 0
 }
 func (seedEndpoints) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendPlural(dst, a[0], "endpoint")
+	dst = appendPlural(dst, a.f(0), "endpoint")
 	return append(dst, " used since the credential's first request (rule: ≥ 8)"...)
 }
 
@@ -76,14 +76,14 @@ type seedVolume struct{}
 
 func (seedVolume) Name() string { return "volume" }
 func (seedVolume) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
-	a[0] = o.Bytes
+	a[0] = float32(o.Bytes)
 	if o.Bytes > 5_000_000 {
 		return 2.5
 	}
 	return 0
 }
 func (seedVolume) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendBytes(dst, a[0])
+	dst = appendBytes(dst, a.f(0))
 	return append(dst, " decayed response volume (rule: > 5 MB)"...)
 }
 
@@ -91,14 +91,14 @@ type seedLatency struct{}
 
 func (seedLatency) Name() string { return "latency" }
 func (seedLatency) Eval(_ *profile.Observation, ev *event.Event, a *Args) float64 {
-	a[0] = ev.LatencyMS
+	a[0] = float32(ev.LatencyMS)
 	if ev.LatencyMS > 2500 {
 		return 0.5
 	}
 	return 0
 }
 func (seedLatency) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendNum(dst, a[0])
+	dst = appendNum(dst, a.f(0))
 	return append(dst, " ms latency (rule: > 2500 ms)"...)
 }
 

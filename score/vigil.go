@@ -114,19 +114,19 @@ func (rateSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 
 	if z < zStart {
 		return 0
 	}
-	*a = Args{o.BucketReqs, o.Rate.Typical(), float64(o.Rate.N)}
+	a.set(o.BucketReqs, o.Rate.Typical(), float64(o.Rate.N))
 	return 1 + 3*ramp(z, zStart, zFull)
 }
 func (s rateSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendPlural(dst, a[0], "request")
+	dst = appendPlural(dst, a.f(0), "request")
 	dst = append(dst, " in "...)
 	dst = appendDuration(dst, s.bucket)
 	dst = append(dst, ", "...)
-	dst = appendFactor(dst, (a[0]+1)/(a[1]+1))
+	dst = appendFactor(dst, (a.f(0)+1)/(a.f(1)+1))
 	dst = append(dst, " this credential's usual "...)
-	dst = appendNum(dst, math.Round(a[1]*10)/10)
+	dst = appendNum(dst, math.Round(a.f(1)*10)/10)
 	dst = append(dst, " (learned over "...)
-	dst = appendPlural(dst, a[2], "active interval")
+	dst = appendPlural(dst, a.f(2), "active interval")
 	return append(dst, ')')
 }
 
@@ -139,12 +139,12 @@ func (volumeSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float6
 	z, which := math.Inf(-1), 0.0
 	if o.HasSize && o.Size.N >= minBaselineSizes && o.SizeBytes >= minResponseBytes {
 		z = o.Size.Z(o.SizeBytes, sdFloorLog)
-		*a = Args{0, o.SizeBytes, o.Size.Typical(), float64(o.Size.N)}
+		a.set(0, o.SizeBytes, o.Size.Typical(), float64(o.Size.N))
 	}
 	if o.Volume.N >= minBaselineBuckets && o.BucketBytes >= minBucketBytes {
 		if zb := o.Volume.Z(o.BucketBytes, sdFloorLog); zb > z {
 			z, which = zb, 1
-			*a = Args{which, o.BucketBytes, o.Volume.Typical(), float64(o.Volume.N)}
+			a.set(which, o.BucketBytes, o.Volume.Typical(), float64(o.Volume.N))
 		}
 	}
 	if z < zStart {
@@ -153,7 +153,7 @@ func (volumeSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float6
 	return 1 + 3*ramp(z, zStart, zFull)
 }
 func (s volumeSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendBytes(dst, a[1])
+	dst = appendBytes(dst, a.f(1))
 	if a[0] == 0 {
 		dst = append(dst, " in one response, "...)
 	} else {
@@ -161,14 +161,14 @@ func (s volumeSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
 		dst = appendDuration(dst, s.bucket)
 		dst = append(dst, ", "...)
 	}
-	dst = appendFactor(dst, (a[1]+1)/(a[2]+1))
+	dst = appendFactor(dst, (a.f(1)+1)/(a.f(2)+1))
 	dst = append(dst, " this credential's usual "...)
-	dst = appendBytes(dst, a[2])
+	dst = appendBytes(dst, a.f(2))
 	dst = append(dst, " (learned over "...)
 	if a[0] == 0 {
-		dst = appendPlural(dst, a[3], "response")
+		dst = appendPlural(dst, a.f(3), "response")
 	} else {
-		dst = appendPlural(dst, a[3], "active interval")
+		dst = appendPlural(dst, a.f(3), "active interval")
 	}
 	return append(dst, ')')
 }
@@ -183,13 +183,13 @@ func (failureSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float
 	if o.Fails < 3 || share < 0.2 {
 		return 0
 	}
-	*a = Args{o.Fails, share}
+	a.set(o.Fails, share)
 	return min(4, 1+0.5*(o.Fails-3)*share/0.5)
 }
 func (s failureSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendNum(dst, math.Round(a[0]*10)/10)
+	dst = appendNum(dst, math.Round(a.f(0)*10)/10)
 	dst = append(dst, " authorization failures (401/403) recently, "...)
-	dst = strconv.AppendInt(dst, int64(math.Round(a[1]*100)), 10)
+	dst = strconv.AppendInt(dst, int64(math.Round(a.f(1)*100)), 10)
 	dst = append(dst, "% of its requests (decayed, half-life "...)
 	dst = appendDuration(dst, s.halfLife)
 	return append(dst, ')')
@@ -210,19 +210,19 @@ func (churnSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64
 	if n < 3 || nw < 2 {
 		return 0
 	}
-	*a = Args{n, nw, float64(d)}
+	a.set(n, nw, float64(d))
 	return min(5, 1.5*(nw-1))
 }
 func (s churnSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
-	dst = appendNum(dst, a[0])
-	if profile.Dim(a[2]) == profile.DimASN {
+	dst = appendNum(dst, a.f(0))
+	if profile.Dim(a.f(2)) == profile.DimASN {
 		dst = append(dst, " networks (ASNs) in "...)
 	} else {
 		dst = append(dst, " networks (address prefixes) in "...)
 	}
 	dst = appendDuration(dst, s.window)
 	dst = append(dst, ", "...)
-	dst = appendNum(dst, a[1])
+	dst = appendNum(dst, a.f(1))
 	return append(dst, " never seen for this credential"...)
 }
 
@@ -240,15 +240,15 @@ func (s novelNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args
 	var c float64
 	if novel(profile.DimCountry) {
 		c += 2
-		a[0] = 1
-		a[3] = float64(o.Established[profile.DimCountry])
+		a[0] = float32(1)
+		a[3] = float32(float64(o.Established[profile.DimCountry]))
 	}
 	if novel(profile.DimASN) {
 		c += 1.5
-		a[1] = 1
+		a[1] = float32(1)
 	}
 	if c == 0 && novel(profile.DimNet) {
-		a[2] = 1
+		a[2] = float32(1)
 		if o.Present[profile.DimASN] {
 			c = 0.25
 		} else {
@@ -263,7 +263,7 @@ func (novelNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 		dst = append(dst, "country "...)
 		dst = append(dst, ev.Country...)
 		dst = append(dst, " never seen for this credential (it has used "...)
-		dst = appendPlural(dst, a[3], "other")
+		dst = appendPlural(dst, a.f(3), "other")
 		dst = append(dst, ')')
 		sep = true
 	}
@@ -308,16 +308,16 @@ func (s novelEndpointSignal) Eval(o *profile.Observation, _ *event.Event, a *Arg
 	}
 	_, nwi := o.Window(d)
 	nw := float64(nwi)
-	*a = Args{nw}
+	a.set(nw)
 	return 0.5 + 0.5*min(nw-1, 5)
 }
 func (s novelEndpointSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 	dst = append(dst, "endpoint "...)
 	dst = append(dst, ev.Endpoint...)
 	dst = append(dst, " never used by this credential"...)
-	if a[0] > 1 {
+	if a.f(0) > 1 {
 		dst = append(dst, "; "...)
-		dst = appendNum(dst, a[0])
+		dst = appendNum(dst, a.f(0))
 		dst = append(dst, " new endpoints in "...)
 		dst = appendDuration(dst, s.window)
 	}
@@ -333,14 +333,14 @@ func (s agentSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float
 	if !s.warmup.done(o) || !o.Present[d] || o.Known[d] || o.Established[d] == 0 {
 		return 0
 	}
-	*a = Args{float64(o.Established[d])}
+	a.set(float64(o.Established[d]))
 	return 1.5
 }
 func (agentSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 	dst = append(dst, "user-agent family "...)
 	dst = append(dst, profile.AgentFamily(ev.UserAgent)...)
 	dst = append(dst, " never seen for this credential (it uses "...)
-	dst = appendPlural(dst, a[0], "other")
+	dst = appendPlural(dst, a.f(0), "other")
 	return append(dst, ')')
 }
 
@@ -352,11 +352,11 @@ func (s dormancySignal) Eval(o *profile.Observation, _ *event.Event, a *Args) fl
 	if o.First || o.Idle < s.after {
 		return 0
 	}
-	*a = Args{float64(o.Idle)}
+	a.set(float64(o.Idle))
 	return 2
 }
 func (dormancySignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
 	dst = append(dst, "first request after "...)
-	dst = appendDuration(dst, time.Duration(a[0]))
+	dst = appendDuration(dst, time.Duration(a.f(0)))
 	return append(dst, " of silence"...)
 }
