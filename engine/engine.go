@@ -84,6 +84,12 @@ func (e *Engine) Close() {
 // Credentials returns the number of credentials with a profile.
 func (e *Engine) Credentials() int { return int(e.n) }
 
+// Footprint returns the bytes the engine holds for its credentials:
+// record pages and index.
+func (e *Engine) Footprint() int {
+	return len(e.pages)*(1<<pageBits)*RecordSize + len(e.index.slots)*int(unsafe.Sizeof(entry{}))
+}
+
 // Model returns the scoring model, which renders a verdict's reasons.
 func (e *Engine) Model() *score.Model { return e.opts.Model }
 
