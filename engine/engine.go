@@ -9,6 +9,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"unsafe"
 
@@ -23,6 +24,12 @@ type Options struct {
 	Tracker *profile.Tracker
 	Model   *score.Model
 	Ladder  policy.Ladder
+	// LearnBelow: only events allowed with a risk below it teach the
+	// profile (establish values, feed baselines). Being allowed is not
+	// enough: an attacker's first requests from a new network may stay
+	// under the throttle threshold, and must not make that network known.
+	// Zero means half the throttle threshold.
+	LearnBelow float64
 }
 
 // Verdict is the engine's answer for one event.
@@ -68,6 +75,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if err := opts.Ladder.Validate(); err != nil {
 		return nil, err
+	}
+	if opts.LearnBelow == 0 {
+		opts.LearnBelow = opts.Ladder.Throttle / 2
+	}
+	if !(opts.LearnBelow > 0 && opts.LearnBelow <= opts.Ladder.Throttle) {
+		return nil, fmt.Errorf("engine: learn_below %g must be in (0, throttle threshold %g]", opts.LearnBelow, opts.Ladder.Throttle)
 	}
 	return &Engine{opts: opts, seed: maphash.MakeSeed(), index: newIndex()}, nil
 }
@@ -148,7 +161,7 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 	e.opts.Model.Assess(o, ev, &v.Assessment)
 	v.Level = e.opts.Ladder.Decide(&r.pol, v.Risk, o.Now)
 	v.Now = o.Now
-	e.opts.Tracker.Learn(&r.prof, ev, o, v.Level == policy.Allow)
+	e.opts.Tracker.Learn(&r.prof, ev, o, v.Level == policy.Allow && v.Risk < e.opts.LearnBelow)
 }
 
 // lookup returns the credential's record number, creating its record on
