@@ -10,7 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"os"
+	"reflect"
+	"slices"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -125,7 +129,53 @@ func decode(c *Config, b []byte, name string) (*Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: more than one YAML document", name)
 	}
+	if c.Scoring.Weights == nil { // weights: null
+		c.Scoring.Weights = map[string]float64{}
+	}
+	// yaml.v3 truncates a float into an int field (workers: 1.5 gives 1):
+	// read the document again as nodes and insist on integers there.
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&doc); err == nil {
+		if err := checkInts(&doc, reflect.TypeFor[Config](), ""); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
 	return c, nil
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// checkInts reports a value in n that is decoded into an integer field of t
+// but is not written as an integer.
+func checkInts(n *yaml.Node, t reflect.Type, path string) error {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) {
+		return nil
+	}
+	switch {
+	case n.Kind == yaml.DocumentNode && len(n.Content) == 1:
+		return checkInts(n.Content[0], t, path)
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			for j := range t.NumField() {
+				f := t.Field(j)
+				if f.Tag.Get("yaml") == n.Content[i].Value {
+					if err := checkInts(n.Content[i+1], f.Type, path+"."+n.Content[i].Value); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	case n.Kind == yaml.ScalarNode && n.ShortTag() != "!!int" && n.ShortTag() != "!!null":
+		switch t.Kind() {
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			return fmt.Errorf("line %d: %s: want an integer, got %s", n.Line, path[1:], n.Value)
+		}
+	}
+	return nil
 }
 
 // Validate checks values that the YAML types alone do not constrain. The
@@ -144,6 +194,27 @@ func (c *Config) Validate() error {
 	if c.Replay.Batch < 1 || c.Replay.Batch > 1<<16 {
 		errs = append(errs, fmt.Errorf("replay.batch: %d must be between 1 and 65536", c.Replay.Batch))
 	}
+	// YAML has .nan and .inf; no setting means either. (NaN would pass the
+	// range checks of the parts, which are all written as comparisons.)
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"profile.learning", c.Profile.Learning},
+		{"policy.throttle", c.Policy.Throttle},
+		{"policy.step_up_auth", c.Policy.StepUp},
+		{"policy.block", c.Policy.Block},
+		{"policy.hysteresis.margin", c.Policy.Hysteresis.Margin},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			errs = append(errs, fmt.Errorf("%s: %v is not a finite number", f.name, f.v))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.Scoring.Weights)) {
+		if w := c.Scoring.Weights[k]; math.IsNaN(w) || math.IsInf(w, 0) {
+			errs = append(errs, fmt.Errorf("scoring.weights.%s: %v is not a finite number", k, w))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -152,6 +223,12 @@ type Duration time.Duration
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return fmt.Errorf("line %d: want a duration such as 30m, got a mapping", n.Line)
+	case yaml.SequenceNode:
+		return fmt.Errorf("line %d: want a duration such as 30m, got a sequence", n.Line)
+	}
 	var s string
 	if err := n.Decode(&s); err != nil {
 		return fmt.Errorf("line %d: want a duration such as 30m, got %q", n.Line, n.Value)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/vigil-sec/vigil/config"
 	"github.com/vigil-sec/vigil/engine"
@@ -33,11 +34,16 @@ type Parts struct {
 type Env func(string) (string, bool)
 
 // Build validates cfg in full and constructs the parts.
+//
+// cfg is complete, as config.Parse and config.Default return it, so every
+// value in it is taken as written: a zero is an error where the range of a
+// setting excludes it, although the parts' constructors would read it as
+// "the default".
 func Build(cfg *config.Config, env Env) (*Parts, error) {
 	if env == nil {
 		env = os.LookupEnv
 	}
-	var errs []error
+	errs := zeroErrors(cfg)
 	p := &Parts{Config: cfg}
 	tr, err := profile.NewTracker(profile.Params{
 		HalfLife:  cfg.Profile.HalfLife.D(),
@@ -60,7 +66,7 @@ func Build(cfg *config.Config, env Env) (*Parts, error) {
 			HalfLife:     cfg.Profile.HalfLife.D(),
 			Bucket:       cfg.Profile.Bucket.D(),
 			WarmupEvents: cfg.Scoring.WarmupEvents,
-			WarmupAge:    cfg.Scoring.WarmupAge.D(),
+			WarmupAge:    warmupAge(cfg.Scoring.WarmupAge.D()),
 			Dormancy:     cfg.Scoring.Dormancy.D(),
 		})
 		if err != nil {
@@ -103,6 +109,38 @@ func Build(cfg *config.Config, env Env) (*Parts, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// zeroErrors reports settings that are zero where zero is out of range. The
+// constructors would silently replace them with their defaults.
+func zeroErrors(cfg *config.Config) []error {
+	var errs []error
+	add := func(zero bool, format string, args ...any) {
+		if zero {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	p := cfg.Profile
+	add(p.HalfLife == 0, "profile: half_life 0s: must be at least 1s")
+	add(p.Window == 0, "profile: window 0s: must be between 1s and 8760h")
+	add(p.Bucket == 0, "profile: bucket 0s: must be at least 1s")
+	add(p.Learning == 0, "profile: learning 0: must be in (0, 1]")
+	add(p.Establish == 0, "profile: establish 0: must be between 1 and 255")
+	if cfg.Scoring.Profile != config.ProfileSeed {
+		s := cfg.Scoring
+		add(s.WarmupEvents == 0, "scoring: warmup_events 0: must be at least 1")
+		add(s.Dormancy == 0, "scoring: dormancy 0s: must be at least 1h")
+	}
+	return errs
+}
+
+// warmupAge maps a warmup_age of 0, "no minimum age", to the smallest age
+// score.Vigil does not replace with its default.
+func warmupAge(d time.Duration) time.Duration {
+	if d == 0 {
+		return time.Nanosecond
+	}
+	return d
 }
 
 // fingerprintKey reads the key; nil, nil means none is configured.
