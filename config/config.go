@@ -43,11 +43,12 @@ type Fingerprint struct {
 
 // Profile tunes per-credential profiles (see profile.Params).
 type Profile struct {
-	HalfLife  Duration `yaml:"half_life"`
-	Window    Duration `yaml:"window"`
-	Bucket    Duration `yaml:"bucket"`
-	Learning  float64  `yaml:"learning"`
-	Establish int      `yaml:"establish"`
+	HalfLife   Duration `yaml:"half_life"`
+	Window     Duration `yaml:"window"`
+	Bucket     Duration `yaml:"bucket"`
+	Learning   float64  `yaml:"learning"`
+	Establish  int      `yaml:"establish"`
+	LearnBelow float64  `yaml:"learn_below"`
 }
 
 // Scoring selects and tunes the scoring profile.
@@ -201,6 +202,7 @@ func (c *Config) Validate() error {
 		v    float64
 	}{
 		{"profile.learning", c.Profile.Learning},
+		{"profile.learn_below", c.Profile.LearnBelow},
 		{"policy.throttle", c.Policy.Throttle},
 		{"policy.step_up_auth", c.Policy.StepUp},
 		{"policy.block", c.Policy.Block},

@@ -83,6 +83,9 @@ func Build(cfg *config.Config, env Env) (*Parts, error) {
 			errs = append(errs, fmt.Errorf("policy: %w", err))
 		}
 	}
+	if lb := cfg.Profile.LearnBelow; !(lb > 0 && lb <= p.Ladder.Throttle) {
+		errs = append(errs, fmt.Errorf("profile.learn_below: %g must be above 0 and at most the throttle threshold (%g)", lb, p.Ladder.Throttle))
+	}
 	if p.Model != nil {
 		for name, w := range cfg.Scoring.Weights {
 			if err := p.Model.SetWeight(name, w); err != nil {
@@ -169,5 +172,5 @@ func fingerprintKey(f config.Fingerprint, env Env) ([]byte, error) {
 
 // NewEngine returns an engine built from the parts.
 func (p *Parts) NewEngine() (*engine.Engine, error) {
-	return engine.New(engine.Options{Tracker: p.Tracker, Model: p.Model, Ladder: p.Ladder})
+	return engine.New(engine.Options{Tracker: p.Tracker, Model: p.Model, Ladder: p.Ladder, LearnBelow: p.Config.Profile.LearnBelow})
 }
