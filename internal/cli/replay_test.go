@@ -1,0 +1,235 @@
+package cli_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/vigil-sec/vigil/internal/cli"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in ../../testdata/replay")
+
+const testdata = "../../testdata/replay/"
+
+// testKey is the fingerprint key the tests configure through the
+// environment, so token ids are stable.
+const testKey = "vigil-test-fingerprint-key-0001"
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// vigil runs the command in-process. env holds the environment; nil gives
+// the test key in $VIGIL_FINGERPRINT_KEY.
+func vigil(t *testing.T, stdin []byte, env map[string]string, args ...string) result {
+	t.Helper()
+	if env == nil {
+		env = map[string]string{"VIGIL_FINGERPRINT_KEY": testKey}
+	}
+	var out, errOut bytes.Buffer
+	code := cli.Main(args, cli.IO{
+		Stdin:  bytes.NewReader(stdin),
+		Stdout: &out,
+		Stderr: &errOut,
+		LookupEnv: func(k string) (string, bool) {
+			v, ok := env[k]
+			return v, ok
+		},
+	})
+	return result{out.String(), errOut.String(), code}
+}
+
+// timing matches the summary's timing line, which varies from run to run.
+var timing = regexp.MustCompile(`(?m)^  elapsed [0-9.]+s, [0-9]+ events/s$`)
+
+func stableStderr(s string) string {
+	return timing.ReplaceAllString(s, "  elapsed (time), (rate) events/s")
+}
+
+func goldenFile(t *testing.T, path string, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (go test ./internal/cli -update creates it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test ./internal/cli -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// TestReplayGolden runs `vigil replay` on the hand-written streams, from a
+// file and from standard input. Decisions must match the replay package's
+// golden files; standard error (error lines, summary) has its own.
+func TestReplayGolden(t *testing.T) {
+	for _, name := range []string{"attack", "bad"} {
+		t.Run(name, func(t *testing.T) {
+			in, err := os.ReadFile(testdata + name + ".jsonl")
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(testdata + name + ".decisions.golden")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromFile := vigil(t, nil, nil, "replay", testdata+name+".jsonl")
+			fromStdin := vigil(t, in, nil, "replay", "--workers", "3", "--batch", "2", "-")
+			for _, r := range []result{fromFile, fromStdin} {
+				if r.code != 0 {
+					t.Fatalf("exit %d: %s", r.code, r.stderr)
+				}
+				if r.stdout != string(want) {
+					t.Errorf("decisions differ from %s.decisions.golden", name)
+				}
+				if !timing.MatchString(r.stderr) {
+					t.Errorf("no timing line in the summary:\n%s", r.stderr)
+				}
+				if strings.Contains(r.stdout+r.stderr, "sk_live_") {
+					t.Error("a raw token in the output")
+				}
+			}
+			goldenFile(t, testdata+name+".stderr.golden", stableStderr(fromFile.stderr))
+			if stableStderr(fromStdin.stderr) != stableStderr(fromFile.stderr) {
+				t.Errorf("stderr from stdin differs:\n%s", fromStdin.stderr)
+			}
+			// No FILE means standard input too.
+			if r := vigil(t, in, nil, "replay"); r.stdout != string(want) {
+				t.Errorf("replay without FILE: exit %d, %s", r.code, r.stderr)
+			}
+		})
+	}
+}
+
+// TestReplayStrict: --strict exits 2 at the first bad line, after the
+// decisions of the lines before it.
+func TestReplayStrict(t *testing.T) {
+	in, err := os.ReadFile(testdata + "bad.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := vigil(t, in, nil, "replay", "--strict", "--batch", "1")
+	if r.code != 2 {
+		t.Fatalf("exit %d, want 2", r.code)
+	}
+	golden, _ := os.ReadFile(testdata + "bad.decisions.golden")
+	first := strings.SplitAfter(string(golden), "\n")[0] // line 1 is the only good line before line 2
+	if r.stdout != first {
+		t.Errorf("stdout %q, want %q", r.stdout, first)
+	}
+	want := "line 2: invalid JSON at byte 120: expected ',' or '}' after object value\n" +
+		"vigil replay: 1 event decided, 1 bad line, 1 credential\n" +
+		"  decisions: allow 1, throttle 0, step_up_auth 0, block 0\n" +
+		"  elapsed (time), (rate) events/s\n" +
+		"vigil replay: stopped at line 2 of standard input (--strict)\n"
+	if got := stableStderr(r.stderr); got != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestReplayRandomKey: without a key, raw tokens draw one warning that
+// says how to configure a key; token_id-only input draws none.
+func TestReplayRandomKey(t *testing.T) {
+	noEnv := map[string]string{}
+	r := vigil(t, nil, noEnv, "replay", "--batch", "1", testdata+"attack.jsonl")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stderr, "warning:"); n != 1 {
+		t.Errorf("%d warnings, want 1:\n%s", n, r.stderr)
+	}
+	for _, want := range []string{"line 38 carries a raw token", "random for this run", "fingerprint.key_file", "$VIGIL_FINGERPRINT_KEY"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("warning lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, "sk_live_") {
+		t.Error("a raw token in the output")
+	}
+	// bad.jsonl has raw tokens only in unusable lines: nothing is
+	// fingerprinted, so there is nothing to warn about.
+	if r := vigil(t, nil, noEnv, "replay", testdata+"bad.jsonl"); strings.Contains(r.stderr, "warning") {
+		t.Errorf("warning without a fingerprinted token:\n%s", r.stderr)
+	}
+	// With a key configured there is no warning.
+	if r := vigil(t, nil, nil, "replay", testdata+"attack.jsonl"); strings.Contains(r.stderr, "warning") {
+		t.Errorf("warning with a key:\n%s", r.stderr)
+	}
+}
+
+// TestReplayConfig: the configuration file is used, and its replay
+// settings do not change the decisions.
+func TestReplayConfig(t *testing.T) {
+	dir := t.TempDir()
+	tuned := filepath.Join(dir, "tuned.yaml")
+	seed := filepath.Join(dir, "seed.yaml")
+	keyFile := filepath.Join(dir, "key")
+	writeFile(t, keyFile, testKey+"\n")
+	writeFile(t, tuned, "replay:\n  workers: 1\n  batch: 5\nfingerprint:\n  key_file: "+keyFile+"\n")
+	writeFile(t, seed, "scoring:\n  profile: seed\n")
+
+	want, _ := os.ReadFile(testdata + "attack.decisions.golden")
+	r := vigil(t, nil, map[string]string{}, "replay", "--config", tuned, testdata+"attack.jsonl")
+	if r.code != 0 || r.stdout != string(want) {
+		t.Errorf("key from key_file, replay settings from the file: exit %d, decisions equal: %v\n%s", r.code, r.stdout == string(want), r.stderr)
+	}
+	r = vigil(t, nil, nil, "replay", "--config", seed, testdata+"attack.jsonl")
+	if r.code != 0 || r.stdout == string(want) || !strings.Contains(r.stdout, `"signal":"volume"`) {
+		t.Errorf("seed profile: exit %d, %s", r.code, r.stderr)
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReplayUsage covers exit statuses for arguments and I/O.
+func TestReplayUsage(t *testing.T) {
+	dir := t.TempDir()
+	badConfig := filepath.Join(dir, "bad.yaml")
+	writeFile(t, badConfig, "policy:\n  throttel: 3\n")
+	tests := []struct {
+		name   string
+		env    map[string]string
+		args   []string
+		code   int
+		stderr string // a substring of stderr
+		stdout string // a substring of stdout
+	}{
+		{"help", nil, []string{"replay", "-h"}, 0, "", "Usage: vigil replay"},
+		{"unknown flag", nil, []string{"replay", "--fast"}, 2, "flag provided but not defined: -fast", ""},
+		{"two files", nil, []string{"replay", "a", "b"}, 2, "at most one FILE may be given", ""},
+		{"workers", nil, []string{"replay", "--workers", "-1"}, 2, "--workers -1", ""},
+		{"batch", nil, []string{"replay", "--batch", "0"}, 2, "--batch 0", ""},
+		{"batch too big", nil, []string{"replay", "--batch", "100000"}, 2, "--batch 100000", ""},
+		{"missing file", nil, []string{"replay", filepath.Join(dir, "none.jsonl")}, 1, "no such file", ""},
+		{"missing config", nil, []string{"replay", "--config", filepath.Join(dir, "none.yaml")}, 1, "no such file", ""},
+		{"bad config", nil, []string{"replay", "--config", badConfig}, 1, "line 2", ""},
+		{"short key", map[string]string{"VIGIL_FINGERPRINT_KEY": "k3y-m4t3r1al"}, []string{"replay", "-"}, 1, "at least 16 bytes", ""},
+		{"empty input", nil, []string{"replay"}, 0, "0 events decided, 0 bad lines, 0 credentials", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := vigil(t, nil, tt.env, tt.args...)
+			if r.code != tt.code || !strings.Contains(r.stderr, tt.stderr) || !strings.Contains(r.stdout, tt.stdout) {
+				t.Errorf("exit %d (want %d)\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+			if strings.Contains(r.stderr, "k3y-m4t3r1al") {
+				t.Error("key material in the error")
+			}
+		})
+	}
+}
