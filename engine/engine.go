@@ -120,7 +120,8 @@ func (e *Engine) Process(ev *event.Event, v *Verdict) {
 //
 //	event i+24: hash the token id, prefetch its index slot
 //	event i+16: find (or create) its record number
-//	event i+8:  prefetch the record's eight cache lines and the verdict's first
+//	event i+8:  prefetch the record's eight cache lines, the event's first
+//	            and the verdict's header
 //	event i:    judge it
 func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 	const (
@@ -144,7 +145,10 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 		}
 		if j := i + touchAhead; j >= 0 && j < n {
 			prefetchRecord(unsafe.Pointer(e.record(idx[j%ring])))
+			prefetchLine(unsafe.Pointer(&evs[j]))
+			// A verdict's header may straddle two lines.
 			prefetchLineW(unsafe.Pointer(&vs[j]))
+			prefetchLineW(unsafe.Add(unsafe.Pointer(&vs[j]), 63))
 		}
 		if i >= 0 {
 			e.process(e.record(idx[i%ring]), &evs[i], &vs[i])

@@ -38,11 +38,21 @@ const (
 // consumers that keep an Event beyond the batch it came in must copy them.
 // The engine never keeps strings: profiles store hashes.
 type Event struct {
-	Time      int64 // Unix nanoseconds, UTC
+	// The fields the engine reads for every event come first, so that
+	// they share one cache line.
+	Time         int64 // Unix nanoseconds, UTC
+	PayloadBytes int64 // response body size
+	LatencyMS    float64
+	Status       int
+	// Keys are hashes of the event's values as profiles store them. The
+	// decode stage fills them (profile.Keyer) so that the one sequential
+	// stage, the engine, need not; the engine fills them if it must.
+	Keys Keys
+	Has  Field
+
 	TokenID   string
 	SourceIP  netip.Addr
 	Endpoint  string // route template, e.g. /v1/accounts/{id}
-	Status    int
 	RequestID string
 	Method    string
 	Path      string // raw path with object ids
@@ -50,17 +60,10 @@ type Event struct {
 	UserAgent string
 	ClientID  string
 	Country   string // ISO 3166-1 alpha-2, upper case
-	LatencyMS float64
-	// PayloadBytes is the response size, RequestBytes the request body size.
-	PayloadBytes int64
+	// RequestBytes is the request body size.
 	RequestBytes int64
 	ASN          uint32
 	Lat, Lon     float64
-	Has          Field
-	// Keys are hashes of the event's values as profiles store them. The
-	// decode stage fills them (profile.Keyer) so that the one sequential
-	// stage, the engine, need not; the engine fills them if it must.
-	Keys Keys
 }
 
 // Keys holds one 32-bit hash per profile dimension (0: no value).

@@ -138,6 +138,12 @@ func (m *Model) AppendDetail(dst []byte, ev *event.Event, r *Reason) []byte {
 // round2 rounds to two decimals the way Python's round(x, 2) does: to the
 // nearest representable decimal, ties to even.
 func round2(x float64) float64 {
+	// Away from a tie, rounding x·100 is exact enough; near one, let
+	// strconv decide on the exact decimal value.
+	y := x * 100
+	if f := y - math.Floor(y); math.Abs(f-0.5) > 1e-6 && !math.IsInf(y, 0) && !math.IsNaN(y) {
+		return math.Round(y) / 100
+	}
 	var buf [32]byte
 	b := strconv.AppendFloat(buf[:0], x, 'f', 2, 64)
 	r, _ := strconv.ParseFloat(string(b), 64)
