@@ -135,6 +135,11 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 	n := len(evs)
 	_ = vs[:n]
 	for i := -hashAhead; i < n; i++ {
+		if j := i + hashAhead + 8; j < n {
+			// The token id is read at the next stage: its header is on the
+			// event's second line.
+			prefetchLine(unsafe.Add(unsafe.Pointer(&evs[j]), 64))
+		}
 		if j := i + hashAhead; j < n {
 			h := maphash.String(e.seed, evs[j].TokenID)
 			hs[j%ring] = h
