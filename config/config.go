@@ -66,6 +66,10 @@ type Policy struct {
 	StepUp     float64    `yaml:"step_up_auth"`
 	Block      float64    `yaml:"block"`
 	Hysteresis Hysteresis `yaml:"hysteresis"`
+	// Contextual decisions and the credential-wide evidence that
+	// overrides them.
+	Contextual        bool    `yaml:"contextual"`
+	BlockCredentialAt float64 `yaml:"block_credential_at"`
 }
 
 // Hysteresis keeps a credential from flapping between levels.
@@ -207,6 +211,7 @@ func (c *Config) Validate() error {
 		{"policy.step_up_auth", c.Policy.StepUp},
 		{"policy.block", c.Policy.Block},
 		{"policy.hysteresis.margin", c.Policy.Hysteresis.Margin},
+		{"policy.block_credential_at", c.Policy.BlockCredentialAt},
 	} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			errs = append(errs, fmt.Errorf("%s: %v is not a finite number", f.name, f.v))

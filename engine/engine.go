@@ -30,6 +30,13 @@ type Options struct {
 	// under the throttle threshold, and must not make that network known.
 	// Zero means half the throttle threshold.
 	LearnBelow float64
+	// BlockCredentialAt: with a contextual model, a request from the
+	// credential's established context counts credential-wide evidence
+	// (rate, volume, failures, network churn) only once that evidence
+	// alone reaches this risk; below it, the owner's everyday requests are
+	// judged by their own context while a thief's are contained. Zero
+	// means the block threshold.
+	BlockCredentialAt float64
 }
 
 // Verdict is the engine's answer for one event.
@@ -43,11 +50,16 @@ type Verdict struct {
 
 // record is everything kept per credential: 512 bytes, eight cache lines.
 // It holds no pointers, so the garbage collector never scans the pages.
+// The policy keeps two ladders: one for requests from the credential's
+// established context, one for everything else.
 type record struct {
 	prof profile.Profile
-	pol  policy.State
-	_    [512 - profile.Size - 8]byte
+	home policy.State
+	away policy.State
 }
+
+// A record must stay eight cache lines: this fails to compile otherwise.
+var _ = [1]struct{}{}[unsafe.Sizeof(record{})-512]
 
 // RecordSize is the bytes an active credential's state takes in the
 // engine's pages; the index adds about 20 bytes more per credential.
@@ -78,6 +90,12 @@ func New(opts Options) (*Engine, error) {
 	}
 	if opts.LearnBelow == 0 {
 		opts.LearnBelow = opts.Ladder.Throttle / 2
+	}
+	if opts.BlockCredentialAt == 0 {
+		opts.BlockCredentialAt = opts.Ladder.Block
+	}
+	if !(opts.BlockCredentialAt > 0) {
+		return nil, fmt.Errorf("engine: block_credential_at %g must be above 0", opts.BlockCredentialAt)
 	}
 	if !(opts.LearnBelow > 0 && opts.LearnBelow <= opts.Ladder.Throttle) {
 		return nil, fmt.Errorf("engine: learn_below %g must be in (0, throttle threshold %g]", opts.LearnBelow, opts.Ladder.Throttle)
@@ -167,8 +185,18 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 		e.keyer.Fill(ev)
 	}
 	e.opts.Tracker.Observe(&r.prof, ev, o)
-	e.opts.Model.Assess(o, ev, &v.Assessment)
-	v.Level = e.opts.Ladder.Decide(&r.pol, v.Risk, o.Now)
+	m := e.opts.Model
+	m.Assess(o, ev, &v.Assessment)
+	state := &r.away
+	if m.Contextual && o.EstablishedContext() {
+		state = &r.home
+		if v.CredentialRisk < e.opts.BlockCredentialAt {
+			v.KeepRequestScope(m)
+		}
+	} else if !m.Contextual {
+		state = &r.home
+	}
+	v.Level = e.opts.Ladder.Decide(state, v.Risk, o.Now)
 	v.Now = o.Now
 	e.opts.Tracker.Learn(&r.prof, ev, o, v.Level == policy.Allow && v.Risk < e.opts.LearnBelow)
 }

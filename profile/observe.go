@@ -189,6 +189,21 @@ func (t *Tracker) observeTables(p *Profile, k *event.Keys, o *Observation) {
 	}
 }
 
+// EstablishedContext reports whether the request comes from a context the
+// credential has established: a known network (its ASN when the event has
+// one, else its /24 or /64), a known country if it has one, and a known
+// user-agent family if it has one. The owner's everyday requests do; a
+// thief's, from somewhere else or with another client, do not.
+func (o *Observation) EstablishedContext() bool {
+	net := DimASN
+	if !o.Present[net] {
+		net = DimNet
+	}
+	return o.Known[net] &&
+		(o.Known[DimCountry] || !o.Present[DimCountry]) &&
+		(o.Known[DimAgent] || !o.Present[DimAgent])
+}
+
 // Window counts the distinct values of d used within the window, this
 // event's included, and how many of them are not established.
 func (o *Observation) Window(d Dim) (distinct, unestablished int) {

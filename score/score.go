@@ -38,6 +38,24 @@ type Signal interface {
 	Explain(dst []byte, ev *event.Event, args *Args) []byte
 }
 
+// Scope says what a signal's evidence is about.
+type Scope uint8
+
+const (
+	// ScopeCredential evidence is about the credential as a whole (its
+	// rate, its volume, its failures, how many networks use it): it is
+	// there whichever context the current request comes from.
+	ScopeCredential Scope = iota
+	// ScopeRequest evidence is about this request's own context (a network
+	// or client the credential never used, a jump in location, a first use
+	// after months).
+	ScopeRequest
+)
+
+// Scoped is implemented by signals whose evidence is about the request;
+// signals that do not implement it are credential-wide.
+type Scoped interface{ Scope() Scope }
+
 // set stores up to four measurements.
 func (a *Args) set(v ...float64) {
 	for i, x := range v {
@@ -57,10 +75,30 @@ type Reason struct {
 
 // Assessment is a scored request.
 type Assessment struct {
-	Risk    float64
-	N       int  // reasons used
-	scratch Args // a signal's args until it fires: one cache line with Risk and N
-	Reasons [MaxReasons]Reason
+	Risk float64
+	N    int // reasons used
+	// CredentialRisk is the part of Risk from credential-wide signals.
+	CredentialRisk float64
+	scratch        Args // a signal's args until it fires: one cache line with Risk and N
+	Reasons        [MaxReasons]Reason
+}
+
+// KeepRequestScope drops the credential-wide reasons, leaving the risk of
+// the request's own context.
+func (a *Assessment) KeepRequestScope(m *Model) {
+	n := 0
+	a.Risk = 0
+	for i := 0; i < a.N; i++ {
+		if m.scopes[a.Reasons[i].Signal] == ScopeRequest {
+			a.Reasons[n] = a.Reasons[i]
+			a.Risk += a.Reasons[i].Contribution
+			n++
+		}
+	}
+	a.N, a.CredentialRisk = n, 0
+	if m.Round2 {
+		a.Risk = round2(a.Risk)
+	}
 }
 
 // Model is a scoring profile: a set of weighted signals.
@@ -70,6 +108,11 @@ type Model struct {
 	Weights []float64 // per signal; multiplies its contribution
 	// Round2 rounds the risk to two decimals, as the seed engine does.
 	Round2 bool
+	// Contextual models judge a request from the credential's established
+	// context by its request-scope evidence (see engine); the seed model
+	// is not contextual.
+	Contextual bool
+	scopes     []Scope
 }
 
 // NewModel returns a model of signals with weight 1 each.
@@ -78,10 +121,14 @@ func NewModel(name string, signals ...Signal) (*Model, error) {
 		return nil, fmt.Errorf("model %s: %d signals, at most %d", name, len(signals), MaxReasons)
 	}
 	w := make([]float64, len(signals))
-	for i := range w {
+	sc := make([]Scope, len(signals))
+	for i, s := range signals {
 		w[i] = 1
+		if x, ok := s.(Scoped); ok {
+			sc[i] = x.Scope()
+		}
 	}
-	return &Model{Name: name, Signals: signals, Weights: w}, nil
+	return &Model{Name: name, Signals: signals, Weights: w, scopes: sc}, nil
 }
 
 // SetWeight sets the weight of the named signal.
@@ -111,7 +158,7 @@ func (m *Model) signalList() string {
 
 // Assess scores one observation into a.
 func (m *Model) Assess(o *profile.Observation, ev *event.Event, a *Assessment) {
-	a.Risk, a.N = 0, 0
+	a.Risk, a.N, a.CredentialRisk = 0, 0, 0
 	for i, s := range m.Signals {
 		a.scratch = Args{}
 		c := s.Eval(o, ev, &a.scratch) * m.Weights[i]
@@ -120,12 +167,18 @@ func (m *Model) Assess(o *profile.Observation, ev *event.Event, a *Assessment) {
 		}
 		a.Reasons[a.N] = Reason{Signal: uint8(i), Contribution: c, Args: a.scratch}
 		a.Risk += c
+		if m.scopes[i] == ScopeCredential {
+			a.CredentialRisk += c
+		}
 		a.N++
 	}
 	if m.Round2 {
 		a.Risk = round2(a.Risk)
 	}
 }
+
+// SignalScope returns the scope of r's signal.
+func (m *Model) SignalScope(r *Reason) Scope { return m.scopes[r.Signal] }
 
 // SignalName returns the name of r's signal.
 func (m *Model) SignalName(r *Reason) string { return m.Signals[r.Signal].Name() }

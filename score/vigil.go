@@ -70,7 +70,7 @@ func Vigil(opts VigilOptions) (*Model, error) {
 		return nil, err
 	}
 	w := warmup{events: uint64(opts.WarmupEvents), age: int64(opts.WarmupAge)}
-	return NewModel("vigil",
+	m, err := NewModel("vigil",
 		rateSignal{bucket: opts.Bucket},
 		volumeSignal{bucket: opts.Bucket},
 		failureSignal{halfLife: opts.HalfLife},
@@ -80,6 +80,11 @@ func Vigil(opts VigilOptions) (*Model, error) {
 		agentSignal{w},
 		dormancySignal{after: int64(opts.Dormancy)},
 	)
+	if err != nil {
+		return nil, err
+	}
+	m.Contextual = true
+	return m, nil
 }
 
 // warmup says when a credential's history is long enough to call a value new.
@@ -231,6 +236,7 @@ func (s churnSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
 // address) costs little.
 type novelNetworkSignal struct{ warmup warmup }
 
+func (novelNetworkSignal) Scope() Scope { return ScopeRequest }
 func (novelNetworkSignal) Name() string { return "new_network" }
 func (s novelNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
 	if !s.warmup.done(o) {
@@ -300,6 +306,7 @@ type novelEndpointSignal struct {
 	window time.Duration
 }
 
+func (novelEndpointSignal) Scope() Scope { return ScopeRequest }
 func (novelEndpointSignal) Name() string { return "new_endpoint" }
 func (s novelEndpointSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
 	d := profile.DimEndpoint
@@ -327,6 +334,7 @@ func (s novelEndpointSignal) Explain(dst []byte, ev *event.Event, a *Args) []byt
 // agentSignal: a user-agent family the established credential never used.
 type agentSignal struct{ warmup warmup }
 
+func (agentSignal) Scope() Scope { return ScopeRequest }
 func (agentSignal) Name() string { return "user_agent" }
 func (s agentSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
 	d := profile.DimAgent
@@ -347,6 +355,7 @@ func (agentSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 // dormancySignal: the first request after a long silence.
 type dormancySignal struct{ after int64 }
 
+func (dormancySignal) Scope() Scope { return ScopeRequest }
 func (dormancySignal) Name() string { return "dormancy" }
 func (s dormancySignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
 	if o.First || o.Idle < s.after {

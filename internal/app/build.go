@@ -82,6 +82,12 @@ func Build(cfg *config.Config, env Env) (*Parts, error) {
 		if err := p.Ladder.Validate(); err != nil {
 			errs = append(errs, fmt.Errorf("policy: %w", err))
 		}
+		if b := cfg.Policy.BlockCredentialAt; !(b >= cfg.Policy.Throttle) {
+			errs = append(errs, fmt.Errorf("policy.block_credential_at: %g must be at least the throttle threshold (%g)", b, cfg.Policy.Throttle))
+		}
+		if p.Model != nil {
+			p.Model.Contextual = cfg.Policy.Contextual
+		}
 	}
 	if lb := cfg.Profile.LearnBelow; !(lb > 0 && lb <= p.Ladder.Throttle) {
 		errs = append(errs, fmt.Errorf("profile.learn_below: %g must be above 0 and at most the throttle threshold (%g)", lb, p.Ladder.Throttle))
@@ -172,5 +178,11 @@ func fingerprintKey(f config.Fingerprint, env Env) ([]byte, error) {
 
 // NewEngine returns an engine built from the parts.
 func (p *Parts) NewEngine() (*engine.Engine, error) {
-	return engine.New(engine.Options{Tracker: p.Tracker, Model: p.Model, Ladder: p.Ladder, LearnBelow: p.Config.Profile.LearnBelow})
+	return engine.New(engine.Options{
+		Tracker:           p.Tracker,
+		Model:             p.Model,
+		Ladder:            p.Ladder,
+		LearnBelow:        p.Config.Profile.LearnBelow,
+		BlockCredentialAt: p.Config.Policy.BlockCredentialAt,
+	})
 }
