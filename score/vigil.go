@@ -79,6 +79,7 @@ func Vigil(opts VigilOptions) (*Model, error) {
 		novelEndpointSignal{warmup: w, window: opts.Window},
 		agentSignal{w},
 		dormancySignal{after: int64(opts.Dormancy)},
+		travelSignal{warmup: w},
 	)
 	if err != nil {
 		return nil, err
@@ -368,4 +369,63 @@ func (dormancySignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
 	dst = append(dst, "first request after "...)
 	dst = appendDuration(dst, time.Duration(a.f(0)))
 	return append(dst, " of silence"...)
+}
+
+// Travel thresholds. GeoIP places an address within tens to a few hundred
+// kilometres, so each location is allowed travelErrorKM of error before
+// speed is judged; airliners cruise below 1,000 km/h.
+const (
+	travelMinKM      = 500
+	travelErrorKM    = 100
+	travelMaxKMH     = 1000
+	concurrentWithin = 5 * time.Minute
+)
+
+// travelSignal: a request from farther away than anyone could have travelled
+// since the previous request — one token in two places. It looks only at
+// requests from outside the credential's established context: the owner's
+// next request from home is not the suspicious one.
+type travelSignal struct{ warmup warmup }
+
+func (travelSignal) Scope() Scope { return ScopeRequest }
+func (travelSignal) Name() string { return "travel" }
+func (s travelSignal) Eval(o *profile.Observation, ev *event.Event, a *Args) float64 {
+	if ev.Has&event.HasGeo == 0 || !o.PrevGeo || !s.warmup.done(o) || o.EstablishedContext() {
+		return 0
+	}
+	km := greatCircleKM(o.PrevLat, o.PrevLon, ev.Lat, ev.Lon)
+	if km < travelMinKM {
+		return 0
+	}
+	hours := max(float64(o.GeoIdle)/float64(time.Hour), 1.0/60)
+	kmh := (km - 2*travelErrorKM) / hours
+	if kmh <= travelMaxKMH {
+		return 0
+	}
+	a.set(km, float64(o.GeoIdle), kmh)
+	if o.GeoIdle <= int64(concurrentWithin) {
+		return 3
+	}
+	return 2.5
+}
+func (travelSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	dst = strconv.AppendInt(dst, int64(math.Round(a.f(0))), 10)
+	dst = append(dst, " km from the previous request, "...)
+	dst = appendDuration(dst, time.Duration(a.f(1)))
+	dst = append(dst, " earlier ("...)
+	dst = strconv.AppendInt(dst, int64(math.Round(a.f(2))), 10)
+	if time.Duration(a.f(1)) <= concurrentWithin {
+		return append(dst, " km/h): used in two distant places at once"...)
+	}
+	return append(dst, " km/h, faster than a flight)"...)
+}
+
+// greatCircleKM is the haversine distance between two points on a sphere
+// of the Earth's mean radius.
+func greatCircleKM(lat1, lon1, lat2, lon2 float64) float64 {
+	const r = 6371.0
+	rad := math.Pi / 180
+	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
 }

@@ -16,6 +16,7 @@ var t0 = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
 
 // ev builds an event; fields: ip, asn, country, endpoint, status, bytes, ua.
 type ev struct {
+	lat, lon float64
 	at       time.Duration
 	ip       string
 	asn      uint32
@@ -50,6 +51,9 @@ func (x ev) event() *event.Event {
 	if x.ua != "" {
 		e.UserAgent, e.Has = x.ua, e.Has|event.HasUserAgent
 	}
+	if x.lat != 0 || x.lon != 0 {
+		e.Lat, e.Lon, e.Has = x.lat, x.lon, e.Has|event.HasGeo
+	}
 	return e
 }
 
@@ -73,6 +77,18 @@ func owner() []ev {
 }
 
 const week = 7 * 24 * time.Hour
+
+// geoOwner is owner() with a location in Berlin, ending with a request at
+// the start of the second week.
+func geoOwner() []ev {
+	h := owner()
+	for i := range h {
+		h[i].lat, h[i].lon = 52.52, 13.40
+	}
+	last := h[len(h)-1]
+	last.at = week
+	return append(h, last)
+}
 
 type harness struct {
 	tr *profile.Tracker
@@ -196,6 +212,21 @@ func TestVigilSignals(t *testing.T) {
 			detail: "first request after 94 days of silence"},
 		{name: "a weekend off is not dormancy", signal: "dormancy", history: owner(),
 			then: []ev{{at: week + 3*24*time.Hour, asn: 3320, country: "DE"}}, fires: false},
+		{name: "used in two distant places at once", signal: "travel", history: geoOwner(),
+			then: []ev{{at: week + 2*time.Minute, ip: "203.0.113.66", asn: 14061, country: "SG", lat: 1.35, lon: 103.8}}, fires: true,
+			detail: "used in two distant places at once"},
+		{name: "faster than a flight", signal: "travel", history: geoOwner(),
+			then: []ev{{at: week + 3*time.Hour, ip: "203.0.113.66", asn: 14061, country: "SG", lat: 1.35, lon: 103.8}}, fires: true,
+			detail: "faster than a flight"},
+		{name: "a flight's worth of time", signal: "travel", history: geoOwner(),
+			then: []ev{{at: week + 14*time.Hour, ip: "203.0.113.66", asn: 14061, country: "SG", lat: 1.35, lon: 103.8}}, fires: false},
+		{name: "next town over", signal: "travel", history: geoOwner(),
+			then: []ev{{at: week + 2*time.Minute, ip: "203.0.113.66", asn: 14061, country: "DE", lat: 52.37, lon: 9.73}}, fires: false},
+		{name: "the owner's own request after a thief's far away", signal: "travel", history: append(geoOwner(),
+			ev{at: week + time.Minute, ip: "203.0.113.66", asn: 14061, country: "SG", lat: 1.35, lon: 103.8}),
+			then: []ev{{at: week + 2*time.Minute, asn: 3320, country: "DE", ua: "okhttp/4.12.0", lat: 52.52, lon: 13.40}}, fires: false},
+		{name: "missing geography", signal: "travel", history: geoOwner(),
+			then: []ev{{at: week + 2*time.Minute, ip: "203.0.113.66", asn: 14061, country: "SG"}}, fires: false},
 		{name: "IPv6 and no geography", signal: "new_network", history: repeat(40, func(i int) ev {
 			return ev{at: time.Duration(i) * 3 * time.Minute, ip: "2001:db8:1:2::7"}
 		}),
