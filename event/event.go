@@ -70,6 +70,8 @@ type Event struct {
 type Keys struct {
 	V   [6]uint32
 	Set bool
+	// Hosting: the source ASN belongs to a hosting or cloud provider.
+	Hosting bool
 }
 
 // Timestamp returns the event time as a time.Time in UTC.

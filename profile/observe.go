@@ -82,6 +82,10 @@ type Observation struct {
 	HasSize     bool
 	SizeBytes   float64 // this event's response bytes
 
+	// Hosting: this request comes from a hosting or cloud provider's ASN;
+	// HostingKnown: the credential has used one before (trusted).
+	Hosting, HostingKnown bool
+
 	// Previous known location, for travel.
 	PrevGeo          bool
 	PrevLat, PrevLon float64
@@ -131,6 +135,7 @@ func (t *Tracker) Observe(p *Profile, ev *event.Event, o *Observation) {
 	o.Bytes = p.bytes*dec + payload
 
 	t.observeTables(p, &ev.Keys, o)
+	o.Hosting, o.HostingKnown = ev.Keys.Hosting, p.usedHosting
 
 	// Rate buckets: a bucket that closes counts in the baseline the event
 	// is compared with, unless it held untrusted traffic.
@@ -262,6 +267,9 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted boo
 	if !trusted {
 		p.bucketTainted = true
 	}
+	if trusted && o.Hosting {
+		p.usedHosting = true
+	}
 	if trusted && o.HasSize {
 		p.size = p.size.add(log1p(o.SizeBytes), t.learning)
 	}
@@ -335,6 +343,7 @@ func (kr *Keyer) Fill(ev *event.Event) {
 	}
 	if ev.Has&event.HasASN != 0 {
 		k.V[DimASN] = fold(mix(uint64(ev.ASN) | 1<<40))
+		k.Hosting = IsHostingASN(ev.ASN)
 	}
 	if ev.Has&event.HasCountry != 0 && len(ev.Country) == 2 {
 		k.V[DimCountry] = fold(mix(uint64(ev.Country[0])<<8 | uint64(ev.Country[1]) | 2<<40))

@@ -101,6 +101,7 @@ type Profile struct {
 	geoAt           int64
 	occ, known      [NumDims]uint8 // occupied and established slots per table
 	bucketTainted   bool           // the current bucket holds untrusted traffic
+	usedHosting     bool           // a trusted request came from a hosting provider's ASN
 
 	keys  [numSlots]uint32
 	lasts [numSlots]uint32

@@ -247,15 +247,21 @@ func (s novelNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args
 	var c float64
 	if novel(profile.DimCountry) {
 		c += 2
-		a[0] = float32(1)
-		a[3] = float32(float64(o.Established[profile.DimCountry]))
+		a[0] = 1
+		a[3] = float32(o.Established[profile.DimCountry])
 	}
 	if novel(profile.DimASN) {
 		c += 1.5
-		a[1] = float32(1)
+		a[1] = 1
+		// A hosting provider's network for a credential whose trusted
+		// traffic never came from one: where stolen tokens are replayed.
+		if o.Hosting && !o.HostingKnown {
+			c += 1.5
+			a[1] = 2
+		}
 	}
 	if c == 0 && novel(profile.DimNet) {
-		a[2] = float32(1)
+		a[2] = 1
 		if o.Present[profile.DimASN] {
 			c = 0.25
 		} else {
@@ -274,13 +280,16 @@ func (novelNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 		dst = append(dst, ')')
 		sep = true
 	}
-	if a[1] == 1 {
+	if a[1] >= 1 {
 		if sep {
 			dst = append(dst, "; "...)
 		}
 		dst = append(dst, "AS"...)
 		dst = strconv.AppendUint(dst, uint64(ev.ASN), 10)
 		dst = append(dst, " never seen for this credential"...)
+		if a[1] == 2 {
+			dst = append(dst, ", a hosting provider's network; the credential never used one"...)
+		}
 		sep = true
 	}
 	if a[2] == 1 {
