@@ -78,6 +78,11 @@ type Engine struct {
 	n     uint32
 	keyer profile.Keyer
 	obs   profile.Observation
+
+	// Peer groups: one profile per client_id, learned from the trusted
+	// requests of all its credentials. Clients are few; a map will do.
+	clients map[uint64]*record
+	peerObs profile.Observation
 }
 
 // New returns an Engine.
@@ -100,7 +105,7 @@ func New(opts Options) (*Engine, error) {
 	if !(opts.LearnBelow > 0 && opts.LearnBelow <= opts.Ladder.Throttle) {
 		return nil, fmt.Errorf("engine: learn_below %g must be in (0, throttle threshold %g]", opts.LearnBelow, opts.Ladder.Throttle)
 	}
-	return &Engine{opts: opts, seed: maphash.MakeSeed(), index: newIndex()}, nil
+	return &Engine{opts: opts, seed: maphash.MakeSeed(), index: newIndex(), clients: make(map[uint64]*record)}, nil
 }
 
 // Close releases the engine's memory. The engine must not be used after.
@@ -110,6 +115,7 @@ func (e *Engine) Close() {
 	}
 	e.index.release()
 	e.pages, e.frees, e.index, e.n = nil, nil, newIndex(), 0
+	clear(e.clients)
 }
 
 // Credentials returns the number of credentials with a profile.
@@ -185,6 +191,12 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 		e.keyer.Fill(ev)
 	}
 	e.opts.Tracker.Observe(&r.prof, ev, o)
+	var peer *record
+	if ev.ClientID != "" {
+		peer = e.client(ev.ClientID)
+		e.opts.Tracker.Observe(&peer.prof, ev, &e.peerObs)
+		o.Peer = &e.peerObs
+	}
 	m := e.opts.Model
 	m.Assess(o, ev, &v.Assessment)
 	state := &r.away
@@ -198,7 +210,11 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 	}
 	v.Level = e.opts.Ladder.Decide(state, v.Risk, o.Now)
 	v.Now = o.Now
-	e.opts.Tracker.Learn(&r.prof, ev, o, v.Level == policy.Allow && v.Risk < e.opts.LearnBelow)
+	trusted := v.Level == policy.Allow && v.Risk < e.opts.LearnBelow
+	e.opts.Tracker.Learn(&r.prof, ev, o, trusted)
+	if peer != nil {
+		e.opts.Tracker.Learn(&peer.prof, ev, &e.peerObs, trusted)
+	}
 }
 
 // lookup returns the credential's record number, creating its record on
@@ -224,5 +240,19 @@ func (e *Engine) lookupHash(h uint64) uint32 {
 	e.n++
 	return i
 }
+
+// client returns the peer-group record of a client_id.
+func (e *Engine) client(id string) *record {
+	h := maphash.String(e.seed, id)
+	r, ok := e.clients[h]
+	if !ok {
+		r = new(record)
+		e.clients[h] = r
+	}
+	return r
+}
+
+// Clients returns the number of client_ids with a peer profile.
+func (e *Engine) Clients() int { return len(e.clients) }
 
 func (e *Engine) record(i uint32) *record { return &e.pages[i>>pageBits][i&(1<<pageBits-1)] }

@@ -80,6 +80,7 @@ func Vigil(opts VigilOptions) (*Model, error) {
 		agentSignal{w},
 		dormancySignal{after: int64(opts.Dormancy)},
 		travelSignal{warmup: w},
+		peerNetworkSignal{own: w, peer: warmup{events: 5 * w.events, age: w.age}},
 	)
 	if err != nil {
 		return nil, err
@@ -437,4 +438,65 @@ func greatCircleKM(lat1, lon1, lat2, lon2 float64) float64 {
 	dLat, dLon := (lat2-lat1)*rad, (lon2-lon1)*rad
 	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(lat1*rad)*math.Cos(lat2*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
 	return 2 * r * math.Asin(math.Min(1, math.Sqrt(h)))
+}
+
+// peerNetworkSignal: a credential too new to have a history of its own,
+// used from a network its client's other credentials never used — a
+// freshly minted token of a known integration, first used from somewhere
+// else (the Gainsight refresh-token theft). The client's profile must
+// itself be established (five times the credential warm-up).
+type peerNetworkSignal struct{ own, peer warmup }
+
+func (peerNetworkSignal) Scope() Scope { return ScopeRequest }
+func (peerNetworkSignal) Name() string { return "peer_network" }
+func (s peerNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	p := o.Peer
+	if p == nil || s.own.done(o) || !s.peer.done(p) {
+		return 0
+	}
+	novel := func(d profile.Dim) bool { return p.Present[d] && !p.Known[d] && p.Established[d] > 0 }
+	var c float64
+	if novel(profile.DimCountry) {
+		c += 2.5
+		a[0] = 1
+	}
+	if novel(profile.DimASN) {
+		c += 2
+		a[1] = 1
+		if p.Hosting && !p.HostingKnown {
+			c += 1.5
+			a[1] = 2
+		}
+	}
+	if c == 0 && novel(profile.DimNet) && !p.Present[profile.DimASN] {
+		c = 0.75
+		a[2] = 1
+	}
+	return c
+}
+func (peerNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
+	dst = append(dst, "new credential of client "...)
+	dst = append(dst, ev.ClientID...)
+	dst = append(dst, " used from "...)
+	sep := false
+	if a[0] == 1 {
+		dst = append(dst, "country "...)
+		dst = append(dst, ev.Country...)
+		sep = true
+	}
+	if a[1] >= 1 {
+		if sep {
+			dst = append(dst, " and "...)
+		}
+		dst = append(dst, "AS"...)
+		dst = strconv.AppendUint(dst, uint64(ev.ASN), 10)
+		if a[1] == 2 {
+			dst = append(dst, " (a hosting provider)"...)
+		}
+		sep = true
+	}
+	if a[2] == 1 {
+		dst = append(dst, "a network"...)
+	}
+	return append(dst, ", which none of the client's credentials used"...)
 }

@@ -1,0 +1,54 @@
+package engine_test
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/decision"
+	"github.com/vigil-sec/vigil/engine"
+	"github.com/vigil-sec/vigil/event"
+	"github.com/vigil-sec/vigil/policy"
+)
+
+// TestPeerGroupJudgesNewCredentials: a client's established credentials
+// teach its peer profile; a freshly minted credential of that client used
+// from a network none of them used is flagged at once, while a new
+// credential used from the client's usual network is not.
+func TestPeerGroupJudgesNewCredentials(t *testing.T) {
+	e := newEngine(t, false)
+	defer e.Close()
+	t0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	mk := func(tok string, at time.Duration, ip string, asn uint32, country string) *event.Event {
+		return &event.Event{Time: t0.Add(at).UnixNano(), TokenID: tok, ClientID: "chat-integration",
+			SourceIP: netip.MustParseAddr(ip), Endpoint: "/v1/messages", Status: 200, ASN: asn, Country: country,
+			UserAgent: "Drift-Connector/3.1", Has: event.HasASN | event.HasCountry | event.HasUserAgent | event.HasClientID}
+	}
+	var v engine.Verdict
+	for i := range 2000 { // ten credentials over two days, from AWS us-east-1
+		e.Process(mk(fmt.Sprintf("tk_owner%d", i%10), time.Duration(i)*90*time.Second, fmt.Sprintf("3.80.%d.%d", i%4, i%250), 14618, "US"), &v)
+		if v.Level != policy.Allow {
+			t.Fatalf("owner request %d: %v", i, v.Level)
+		}
+	}
+	if e.Clients() != 1 {
+		t.Fatalf("%d clients", e.Clients())
+	}
+	at := 2000 * 90 * time.Second
+	fresh := mk("tk_minted_good", at, "3.80.1.9", 14618, "US")
+	e.Process(fresh, &v)
+	if v.Level != policy.Allow || v.Risk != 0 {
+		t.Errorf("new credential from the client's own network: %v risk %v", v.Level, v.Risk)
+	}
+	stolen := mk("tk_minted_bad", at+time.Second, "203.0.113.66", 14061, "SG")
+	e.Process(stolen, &v)
+	if v.Level < policy.Throttle {
+		t.Errorf("minted credential first used from a network its client never used: %v risk %v", v.Level, v.Risk)
+	}
+	line := string(decision.NewEncoder(e.Model()).Append(nil, "x", stolen, &v))
+	if !strings.Contains(line, `"signal":"peer_network"`) || !strings.Contains(line, "new credential of client chat-integration used from country SG and AS14061, which none of the client") {
+		t.Errorf("reason missing: %s", line)
+	}
+}
