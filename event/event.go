@@ -72,6 +72,8 @@ type Keys struct {
 	Set bool
 	// Hosting: the source ASN belongs to a hosting or cloud provider.
 	Hosting bool
+	// PathBit is 1 + a 6-bit hash of the request path, 0 without a path.
+	PathBit uint8
 }
 
 // Timestamp returns the event time as a time.Time in UTC.

@@ -3,6 +3,7 @@ package profile
 import (
 	"encoding/binary"
 	"math"
+	mbits "math/bits"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -82,24 +83,35 @@ type Observation struct {
 	HasSize     bool
 	SizeBytes   float64 // this event's response bytes
 
+	// Peer is the same event observed against the profile of the
+	// credential's client (its client_id), or nil. A new credential has no
+	// history of its own; its client's credentials do.
+	Peer *Observation
+
 	// Hosting: this request comes from a hosting or cloud provider's ASN;
 	// HostingKnown: the credential has used one before (trusted).
 	Hosting, HostingKnown bool
+
+	// Paths estimates the distinct request paths (object ids) within the
+	// window, this one included; it saturates near 250.
+	Paths float64
 
 	// Previous known location, for travel.
 	PrevGeo          bool
 	PrevLat, PrevLon float64
 	GeoIdle          int64 // ns since that location was seen
 
-	idx     [NumDims]int8 // slot of this event's value, -1 if new
-	p       *Profile      // the profile observed, for Window
-	window  uint32
-	est     uint8
-	nowSec  uint32
-	bucket  int64
-	closing bool
-	rate    ewma
-	vol     ewma
+	idx         [NumDims]int8 // slot of this event's value, -1 if new
+	pathBit     uint64
+	pathRestart bool
+	p           *Profile // the profile observed, for Window
+	window      uint32
+	est         uint8
+	nowSec      uint32
+	bucket      int64
+	closing     bool
+	rate        ewma
+	vol         ewma
 }
 
 // Observe measures ev against p without changing p. ev.Keys must be set
@@ -107,13 +119,14 @@ type Observation struct {
 func (t *Tracker) Observe(p *Profile, ev *event.Event, o *Observation) {
 	*o = Observation{}
 	now := ev.Time
+	o.Peer = nil
 	if p.n > 0 && now < p.last {
 		o.Skew = p.last - now
 		now = p.last
 	}
 	o.Now = now
 	o.nowSec = unixSec(now)
-	o.Events = p.n
+	o.Events = uint64(p.n)
 	o.First = p.n == 0
 
 	var dec float64
@@ -149,11 +162,11 @@ func (t *Tracker) Observe(p *Profile, ev *event.Event, o *Observation) {
 		o.closing = true
 		if p.bucketReqs > 0 && !p.bucketTainted {
 			o.rate = o.rate.add(log1p(float64(p.bucketReqs)), t.learning)
-			o.vol = o.vol.add(log1p(p.bucketBytes), t.learning)
+			o.vol = o.vol.add(log1p(float64(p.bucketBytes)), t.learning)
 		}
 		o.BucketReqs, o.BucketBytes = 1, payload
 	default:
-		o.BucketReqs, o.BucketBytes = float64(p.bucketReqs)+1, p.bucketBytes+payload
+		o.BucketReqs, o.BucketBytes = float64(p.bucketReqs)+1, float64(p.bucketBytes)+payload
 	}
 	o.Rate, o.Volume, o.Size = o.rate.baseline(), o.vol.baseline(), p.size.baseline()
 	if ev.Has&event.HasPayloadBytes != 0 {
@@ -163,8 +176,20 @@ func (t *Tracker) Observe(p *Profile, ev *event.Event, o *Observation) {
 	if p.geoAt != 0 {
 		o.PrevGeo = true
 		o.PrevLat, o.PrevLon = float64(p.lat), float64(p.lon)
-		o.GeoIdle = max(0, now-p.geoAt)
+		o.GeoIdle = max(0, now-int64(p.geoAt)*1e9)
 	}
+
+	// Distinct paths within the window, this one included.
+	bits := p.pathBits
+	if o.nowSec-p.pathWin > t.window || p.n == 0 {
+		bits = 0
+		o.pathRestart = true
+	}
+	if ev.Keys.PathBit != 0 {
+		o.pathBit = 1 << (ev.Keys.PathBit - 1)
+		bits |= o.pathBit
+	}
+	o.Paths = linearCount(bits)
 }
 
 func (t *Tracker) observeTables(p *Profile, k *event.Keys, o *Observation) {
@@ -246,9 +271,13 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted boo
 		p.first = o.Now
 	}
 	p.last = o.Now
-	if p.n < math.MaxUint64 {
+	if p.n < math.MaxUint32 {
 		p.n++
 	}
+	if o.pathRestart {
+		p.pathBits, p.pathWin = 0, o.nowSec
+	}
+	p.pathBits |= o.pathBit
 	p.reqs, p.notFound = float32(o.Reqs), float32(o.NotFound)
 	p.fails, p.bytes = o.Fails, o.Bytes
 
@@ -263,7 +292,7 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted boo
 		p.bucket = o.bucket
 		p.bucketTainted = false
 	}
-	p.bucketReqs, p.bucketBytes = float32(o.BucketReqs), o.BucketBytes
+	p.bucketReqs, p.bucketBytes = float32(o.BucketReqs), float32(o.BucketBytes)
 	if !trusted {
 		p.bucketTainted = true
 	}
@@ -274,7 +303,7 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted boo
 		p.size = p.size.add(log1p(o.SizeBytes), t.learning)
 	}
 	if ev.Has&event.HasGeo != 0 {
-		p.lat, p.lon, p.geoAt = float32(ev.Lat), float32(ev.Lon), max(o.Now, 1)
+		p.lat, p.lon, p.geoAt = float32(ev.Lat), float32(ev.Lon), max(o.nowSec, 1)
 	}
 }
 
@@ -349,6 +378,9 @@ func (kr *Keyer) Fill(ev *event.Event) {
 		k.V[DimCountry] = fold(mix(uint64(ev.Country[0])<<8 | uint64(ev.Country[1]) | 2<<40))
 	}
 	k.V[DimEndpoint] = fold(xxhash.Sum64String(ev.Endpoint))
+	if ev.Has&event.HasPath != 0 {
+		k.PathBit = 1 + uint8(xxhash.Sum64String(ev.Path)&63)
+	}
 	if ev.Has&event.HasUserAgent != 0 && ev.UserAgent != "" {
 		h := xxhash.Sum64String(ev.UserAgent)
 		c := &kr.agents[h&255]
@@ -366,6 +398,16 @@ func fold(k uint64) uint32 {
 		k32 = 1
 	}
 	return k32
+}
+
+// linearCount estimates how many distinct hashes set the bits of a 64-bit
+// bitmap (linear counting: n ≈ -m·ln(empty/m)).
+func linearCount(bits uint64) float64 {
+	empty := 64 - mbits.OnesCount64(bits)
+	if empty == 0 {
+		return 250
+	}
+	return -64 * math.Log(float64(empty)/64)
 }
 
 // mix is the splitmix64 finalizer.

@@ -85,8 +85,12 @@ func (e ewma) add(x, minAlpha float64) ewma {
 // A false match of two 32-bit hashes in one table is a chance of about one
 // in 400 million per request; its only effect is one value taken as seen.
 type Profile struct {
-	first, last int64 // Unix ns of the first event and the latest event time
-	n           uint64
+	first, last int64  // Unix ns of the first event and the latest event time
+	n           uint32 // events learned, saturating
+	// Distinct request paths (object ids) within the window: a 64-bit
+	// linear-counting bitmap of path hashes, restarted every window.
+	pathWin  uint32 // Unix seconds the bitmap's window started
+	pathBits uint64
 
 	// Decayed counters as of last, half-life Params.HalfLife. Failures
 	// and bytes stay float64: the seed profile compares them with fixed
@@ -94,11 +98,11 @@ type Profile struct {
 	fails, bytes    float64
 	reqs, notFound  float32
 	bucket          int64 // index of the current rate bucket
-	bucketBytes     float64
+	bucketBytes     float32
 	bucketReqs      float32
 	rate, vol, size ewma // log1p of requests and bytes per active bucket; bytes per response
 	lat, lon        float32
-	geoAt           int64
+	geoAt           uint32         // Unix seconds; 0: no location yet
 	occ, known      [NumDims]uint8 // occupied and established slots per table
 	bucketTainted   bool           // the current bucket holds untrusted traffic
 	usedHosting     bool           // a trusted request came from a hosting provider's ASN
@@ -200,7 +204,7 @@ func (t *Tracker) Window() time.Duration { return time.Duration(t.window) * time
 func (t *Tracker) Bucket() time.Duration { return time.Duration(t.bucket) }
 
 // Events returns how many events the profile has learned.
-func (p *Profile) Events() uint64 { return p.n }
+func (p *Profile) Events() uint64 { return uint64(p.n) }
 
 // FirstSeen and LastSeen return Unix ns times (0 for a new profile).
 func (p *Profile) FirstSeen() int64 { return p.first }

@@ -81,6 +81,8 @@ func Vigil(opts VigilOptions) (*Model, error) {
 		dormancySignal{after: int64(opts.Dormancy)},
 		travelSignal{warmup: w},
 		peerNetworkSignal{own: w, peer: warmup{events: 5 * w.events, age: w.age}},
+		scopeProbeSignal{warmup: w, window: opts.Window},
+		enumerationSignal{window: opts.Window},
 	)
 	if err != nil {
 		return nil, err
@@ -499,4 +501,69 @@ func (peerNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 		dst = append(dst, "a network"...)
 	}
 	return append(dst, ", which none of the client's credentials used"...)
+}
+
+// scopeProbeSignal: an authorization failure on an endpoint the established
+// credential never used — a thief trying what else the token can do.
+type scopeProbeSignal struct {
+	warmup warmup
+	window time.Duration
+}
+
+func (scopeProbeSignal) Scope() Scope { return ScopeRequest }
+func (scopeProbeSignal) Name() string { return "scope_probe" }
+func (s scopeProbeSignal) Eval(o *profile.Observation, ev *event.Event, a *Args) float64 {
+	d := profile.DimEndpoint
+	if !ev.IsAuthFailure() || !s.warmup.done(o) || o.Known[d] || o.Established[d] == 0 {
+		return 0
+	}
+	_, nw := o.Window(d)
+	a.set(float64(ev.Status), float64(nw))
+	return 1.5 + min(2.5, 0.5*float64(nw-1))
+}
+func (s scopeProbeSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
+	dst = strconv.AppendInt(dst, int64(a.f(0)), 10)
+	dst = append(dst, " on "...)
+	dst = append(dst, ev.Endpoint...)
+	dst = append(dst, ", an endpoint this credential never used"...)
+	if a.f(1) > 1 {
+		dst = append(dst, "; "...)
+		dst = appendNum(dst, a.f(1))
+		dst = append(dst, " unfamiliar endpoints in "...)
+		dst = appendDuration(dst, s.window)
+	}
+	return dst
+}
+
+// Enumeration thresholds: distinct object paths in the window, and the
+// share of recent requests refused or not found.
+const (
+	enumMinPaths = 20
+	enumMinShare = 0.3
+	enumMinFails = 8
+)
+
+// enumerationSignal: many distinct object ids within the window, most of
+// them refused or missing — walking ids to find objects the token can reach
+// (broken object-level authorization, BOLA).
+type enumerationSignal struct{ window time.Duration }
+
+func (enumerationSignal) Name() string { return "enumeration" }
+func (enumerationSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	bad := o.NotFound + o.Fails
+	share := bad / o.Reqs
+	if o.Paths < enumMinPaths || share < enumMinShare || bad < enumMinFails {
+		return 0
+	}
+	a.set(o.Paths, share)
+	return 1 + 3*ramp(o.Paths, enumMinPaths, 100)
+}
+func (s enumerationSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	dst = append(dst, "about "...)
+	dst = strconv.AppendInt(dst, int64(math.Round(a.f(0))), 10)
+	dst = append(dst, " distinct object paths in "...)
+	dst = appendDuration(dst, s.window)
+	dst = append(dst, ", "...)
+	dst = strconv.AppendInt(dst, int64(math.Round(a.f(1)*100)), 10)
+	return append(dst, "% of recent requests refused or not found (403/401/404)"...)
 }

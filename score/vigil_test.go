@@ -16,6 +16,7 @@ var t0 = time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
 
 // ev builds an event; fields: ip, asn, country, endpoint, status, bytes, ua.
 type ev struct {
+	path     string
 	lat, lon float64
 	at       time.Duration
 	ip       string
@@ -50,6 +51,9 @@ func (x ev) event() *event.Event {
 	}
 	if x.ua != "" {
 		e.UserAgent, e.Has = x.ua, e.Has|event.HasUserAgent
+	}
+	if x.path != "" {
+		e.Path, e.Has = x.path, e.Has|event.HasPath
 	}
 	if x.lat != 0 || x.lon != 0 {
 		e.Lat, e.Lon, e.Has = x.lat, x.lon, e.Has|event.HasGeo
@@ -230,6 +234,20 @@ func TestVigilSignals(t *testing.T) {
 			then: []ev{{at: week + 2*time.Minute, asn: 3320, country: "DE", ua: "okhttp/4.12.0", lat: 52.52, lon: 13.40}}, fires: false},
 		{name: "missing geography", signal: "travel", history: geoOwner(),
 			then: []ev{{at: week + 2*time.Minute, ip: "203.0.113.66", asn: 14061, country: "SG"}}, fires: false},
+		{name: "403s on endpoints never used", signal: "scope_probe", history: owner(),
+			then: repeat(4, func(i int) ev {
+				return ev{at: week + time.Duration(i)*time.Second, asn: 3320, country: "DE", status: 403, endpoint: fmt.Sprintf("/v1/admin/%d", i)}
+			}), fires: true, detail: "403 on /v1/admin/3, an endpoint this credential never used; 4 unfamiliar endpoints in 20 min"},
+		{name: "a 403 on a familiar endpoint is not probing", signal: "scope_probe", history: owner(),
+			then: []ev{{at: week, asn: 3320, country: "DE", status: 403, endpoint: "/v1/orders"}}, fires: false},
+		{name: "walking object ids", signal: "enumeration", history: owner(),
+			then: repeat(60, func(i int) ev {
+				return ev{at: week + time.Duration(i)*5*time.Second, asn: 3320, country: "DE", status: []int{404, 403, 404, 200}[i%4], path: fmt.Sprintf("/v1/accounts/%d", 1000+i)}
+			}), fires: true, detail: "distinct object paths in 20 min"},
+		{name: "a user opening many records that exist", signal: "enumeration", history: owner(),
+			then: repeat(60, func(i int) ev {
+				return ev{at: week + time.Duration(i)*5*time.Second, asn: 3320, country: "DE", path: fmt.Sprintf("/v1/accounts/%d", 1000+i)}
+			}), fires: false},
 		{name: "IPv6 and no geography", signal: "new_network", history: repeat(40, func(i int) ev {
 			return ev{at: time.Duration(i) * 3 * time.Minute, ip: "2001:db8:1:2::7"}
 		}),
