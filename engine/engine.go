@@ -210,10 +210,16 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 	}
 	v.Level = e.opts.Ladder.Decide(state, v.Risk, o.Now)
 	v.Now = o.Now
-	trusted := v.Level == policy.Allow && v.Risk < e.opts.LearnBelow
-	e.opts.Tracker.Learn(&r.prof, ev, o, trusted)
+	trust := profile.Untrusted
+	if v.Level == policy.Allow {
+		trust = profile.Allowed
+		if v.Risk < e.opts.LearnBelow {
+			trust = profile.Trusted
+		}
+	}
+	e.opts.Tracker.Learn(&r.prof, ev, o, trust)
 	if peer != nil {
-		e.opts.Tracker.Learn(&peer.prof, ev, &e.peerObs, trusted)
+		e.opts.Tracker.Learn(&peer.prof, ev, &e.peerObs, trust)
 	}
 }
 

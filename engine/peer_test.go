@@ -48,7 +48,7 @@ func TestPeerGroupJudgesNewCredentials(t *testing.T) {
 		t.Errorf("minted credential first used from a network its client never used: %v risk %v", v.Level, v.Risk)
 	}
 	line := string(decision.NewEncoder(e.Model()).Append(nil, "x", stolen, &v))
-	if !strings.Contains(line, `"signal":"peer_network"`) || !strings.Contains(line, "new credential of client chat-integration used from country SG and AS14061, which none of the client") {
+	if !strings.Contains(line, `"signal":"peer_network"`) || !strings.Contains(line, "new credential of client chat-integration used from country SG, from AS14061, which none of the client's credentials did; the client's traffic only ever came from hosting providers") {
 		t.Errorf("reason missing: %s", line)
 	}
 }

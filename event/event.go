@@ -74,6 +74,8 @@ type Keys struct {
 	Hosting bool
 	// PathBit is 1 + a 6-bit hash of the request path, 0 without a path.
 	PathBit uint8
+	// Browser: the user agent is a browser's (a person, not a service).
+	Browser bool
 }
 
 // Timestamp returns the event time as a time.Time in UTC.

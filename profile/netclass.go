@@ -23,13 +23,13 @@ func IsHostingASN(asn uint32) bool {
 		60781, 16265, // Leaseweb
 		9009,         // M247 (VPN exits)
 		45102, 37963, // Alibaba Cloud
-		132203,         // Tencent Cloud
-		13335,          // Cloudflare (WARP, Workers)
-		62240,          // Clouvider
-		36352,          // ColoCrossing
-		53667,          // FranTech (BuyVM)
-		40021,          // Contabo US / Nubes
-		212238, 202425, // Datacamp (CDN77), IP Volume
+		132203,                // Tencent Cloud
+		13335,                 // Cloudflare (WARP, Workers)
+		62240,                 // Clouvider
+		36352,                 // ColoCrossing
+		53667,                 // FranTech (BuyVM)
+		40021,                 // Contabo US / Nubes
+		212238, 60068, 202425, // Datacamp (CDN77), IP Volume
 		47583: // Hostinger
 		return true
 	}

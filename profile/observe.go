@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	mbits "math/bits"
+	"strings"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -91,6 +92,15 @@ type Observation struct {
 	// Hosting: this request comes from a hosting or cloud provider's ASN;
 	// HostingKnown: the credential has used one before (trusted).
 	Hosting, HostingKnown bool
+	// SinceWake is the time since the credential's last reactivation (a
+	// request after Params.Dormancy of silence, this one included), or -1.
+	SinceWake int64
+
+	// Machine: every trusted request of the credential came from hosting
+	// providers, never with a browser — a service or integration, not a
+	// person (a person on a VPN also comes from hosting providers);
+	// machines don't travel.
+	Machine bool
 
 	// Paths estimates the distinct request paths (object ids) within the
 	// window, this one included; it saturates near 250.
@@ -131,7 +141,7 @@ func (t *Tracker) Observe(p *Profile, ev *event.Event, o *Observation) {
 
 	var dec float64
 	if !o.First {
-		o.Age = now - p.first
+		o.Age = now - int64(p.first)*1e9
 		o.Idle = now - p.last
 		dec = math.Exp2(-float64(o.Idle) / t.halfLife)
 	}
@@ -148,7 +158,15 @@ func (t *Tracker) Observe(p *Profile, ev *event.Event, o *Observation) {
 	o.Bytes = p.bytes*dec + payload
 
 	t.observeTables(p, &ev.Keys, o)
+	o.SinceWake = -1
+	switch {
+	case !o.First && o.Idle >= t.dormancy:
+		o.SinceWake = 0
+	case p.woke != 0:
+		o.SinceWake = max(0, now-int64(p.woke)*1e9)
+	}
 	o.Hosting, o.HostingKnown = ev.Keys.Hosting, p.usedHosting
+	o.Machine = p.usedHosting && !p.usedOther && !p.usedBrowser
 
 	// Rate buckets: a bucket that closes counts in the baseline the event
 	// is compared with, unless it held untrusted traffic.
@@ -262,13 +280,31 @@ func (o *Observation) Window(d Dim) (distinct, unestablished int) {
 	return distinct, unestablished
 }
 
+// Trust is what a decision says about an event's place in the credential's
+// history.
+type Trust uint8
+
+const (
+	// Untrusted events update counters, clocks and recency only.
+	Untrusted Trust = iota
+	// Allowed events were let through but scored too high to learn from
+	// outright: each of their values gains one use towards being
+	// established per calendar day (probation), so a network the owner
+	// really uses every day, such as a VPN, becomes known in the end.
+	Allowed
+	// Trusted events establish values and teach baselines.
+	Trusted
+)
+
 // Learn folds ev into p. o must come from Observe(p, ev) with no change to p
-// in between. trusted says whether the decision let the event count as the
-// credential's normal behaviour: untrusted events update counters, clocks
-// and recency but do not establish values or teach baselines.
-func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted bool) {
+// in between; tr says how far the decision trusted the event.
+func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, tr Trust) {
+	trusted := tr == Trusted
 	if o.First {
-		p.first = o.Now
+		p.first = o.nowSec
+	}
+	if o.SinceWake == 0 {
+		p.woke = max(o.nowSec, 1)
 	}
 	p.last = o.Now
 	if p.n < math.MaxUint32 {
@@ -283,7 +319,7 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted boo
 
 	for d := Dim(0); d < NumDims; d++ {
 		if o.Present[d] {
-			t.learnValue(p, d, o, trusted)
+			t.learnValue(p, d, o, tr)
 		}
 	}
 
@@ -296,8 +332,15 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted boo
 	if !trusted {
 		p.bucketTainted = true
 	}
-	if trusted && o.Hosting {
-		p.usedHosting = true
+	if trusted && ev.Keys.Browser {
+		p.usedBrowser = true
+	}
+	if trusted && ev.Has&event.HasASN != 0 {
+		if o.Hosting {
+			p.usedHosting = true
+		} else {
+			p.usedOther = true
+		}
 	}
 	if trusted && o.HasSize {
 		p.size = p.size.add(log1p(o.SizeBytes), t.learning)
@@ -307,7 +350,7 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, trusted boo
 	}
 }
 
-func (t *Tracker) learnValue(p *Profile, d Dim, o *Observation, trusted bool) {
+func (t *Tracker) learnValue(p *Profile, d Dim, o *Observation, tr Trust) {
 	lo, hi := tableStart[d], tableStart[d+1]
 	i := int(o.idx[d])
 	if i < 0 {
@@ -320,8 +363,10 @@ func (t *Tracker) learnValue(p *Profile, d Dim, o *Observation, trusted bool) {
 		p.keys[lo+i], p.hits[lo+i] = o.Keys[d], 0
 	}
 	i += lo
+	prev := p.lasts[i]
 	p.lasts[i] = o.nowSec
-	if trusted && p.hits[i] < math.MaxUint8 {
+	countable := tr == Trusted || (tr == Allowed && (p.hits[i] == 0 || prev/86400 != o.nowSec/86400))
+	if countable && p.hits[i] < math.MaxUint8 {
 		p.hits[i]++
 		if p.hits[i] == t.establish {
 			p.known[d]++
@@ -382,6 +427,7 @@ func (kr *Keyer) Fill(ev *event.Event) {
 		k.PathBit = 1 + uint8(xxhash.Sum64String(ev.Path)&63)
 	}
 	if ev.Has&event.HasUserAgent != 0 && ev.UserAgent != "" {
+		k.Browser = strings.HasPrefix(ev.UserAgent, "Mozilla/")
 		h := xxhash.Sum64String(ev.UserAgent)
 		c := &kr.agents[h&255]
 		if c.ua != h || c.fam == 0 {

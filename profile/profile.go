@@ -85,8 +85,10 @@ func (e ewma) add(x, minAlpha float64) ewma {
 // A false match of two 32-bit hashes in one table is a chance of about one
 // in 400 million per request; its only effect is one value taken as seen.
 type Profile struct {
-	first, last int64  // Unix ns of the first event and the latest event time
-	n           uint32 // events learned, saturating
+	last  int64  // Unix ns of the latest event time
+	first uint32 // Unix seconds of the first event
+	woke  uint32 // Unix seconds of the last first-request-after-dormancy; 0: never
+	n     uint32 // events learned, saturating
 	// Distinct request paths (object ids) within the window: a 64-bit
 	// linear-counting bitmap of path hashes, restarted every window.
 	pathWin  uint32 // Unix seconds the bitmap's window started
@@ -106,6 +108,8 @@ type Profile struct {
 	occ, known      [NumDims]uint8 // occupied and established slots per table
 	bucketTainted   bool           // the current bucket holds untrusted traffic
 	usedHosting     bool           // a trusted request came from a hosting provider's ASN
+	usedOther       bool           // a trusted request came from an ASN that is not a hosting provider's
+	usedBrowser     bool           // a trusted request came with a browser's user agent
 
 	keys  [numSlots]uint32
 	lasts [numSlots]uint32
@@ -126,6 +130,9 @@ type Params struct {
 	// Learning is the smallest weight a new sample gets in a baseline
 	// (EWMA alpha); earlier samples weigh 1/n while n is small.
 	Learning float64
+	// Dormancy is the silence after which a request is a reactivation; the
+	// profile remembers the last one (Observation.SinceWake).
+	Dormancy time.Duration
 	// Establish is how many trusted uses make a value known.
 	Establish int
 }
@@ -137,11 +144,13 @@ const (
 	DefaultBucket    = time.Minute
 	DefaultLearning  = 0.05
 	DefaultEstablish = 2
+	DefaultDormancy  = 30 * 24 * time.Hour
 )
 
 // Tracker applies Params to profiles. It holds no per-credential state and
 // is safe for concurrent use on distinct profiles.
 type Tracker struct {
+	dormancy  int64   // ns
 	halfLife  float64 // ns
 	window    uint32  // s
 	bucket    int64   // ns
@@ -166,6 +175,9 @@ func NewTracker(p Params) (*Tracker, error) {
 	if p.Establish == 0 {
 		p.Establish = DefaultEstablish
 	}
+	if p.Dormancy == 0 {
+		p.Dormancy = DefaultDormancy
+	}
 	var errs []error
 	if p.HalfLife < time.Second {
 		errs = append(errs, fmt.Errorf("half_life %v: must be at least 1s", p.HalfLife))
@@ -182,10 +194,14 @@ func NewTracker(p Params) (*Tracker, error) {
 	if p.Establish < 1 || p.Establish > 255 {
 		errs = append(errs, fmt.Errorf("establish %d: must be between 1 and 255", p.Establish))
 	}
+	if p.Dormancy < time.Hour {
+		errs = append(errs, fmt.Errorf("dormancy %v: must be at least 1h", p.Dormancy))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return &Tracker{
+		dormancy:  int64(p.Dormancy),
 		halfLife:  float64(p.HalfLife),
 		window:    uint32(p.Window / time.Second),
 		bucket:    int64(p.Bucket),
@@ -207,7 +223,7 @@ func (t *Tracker) Bucket() time.Duration { return time.Duration(t.bucket) }
 func (p *Profile) Events() uint64 { return uint64(p.n) }
 
 // FirstSeen and LastSeen return Unix ns times (0 for a new profile).
-func (p *Profile) FirstSeen() int64 { return p.first }
+func (p *Profile) FirstSeen() int64 { return int64(p.first) * 1e9 }
 func (p *Profile) LastSeen() int64  { return p.last }
 
 func unixSec(ns int64) uint32 {

@@ -61,7 +61,11 @@ func newTracker(t testing.TB, p Params) *Tracker {
 func step(tr *Tracker, p *Profile, e *event.Event, trusted bool) Observation {
 	var o Observation
 	tr.Observe(p, e, &o)
-	tr.Learn(p, e, &o, trusted)
+	trust := Untrusted
+	if trusted {
+		trust = Trusted
+	}
+	tr.Learn(p, e, &o, trust)
 	return o
 }
 
@@ -197,7 +201,7 @@ func TestWindowForgets(t *testing.T) {
 	if n, _ := o.Window(DimNet); n != 5 {
 		t.Errorf("5 /24 networks within 5 minutes: window count %d", n)
 	}
-	tr.Learn(&p, e, &o, true)
+	tr.Learn(&p, e, &o, Trusted)
 	// An hour later the earlier addresses are outside the window.
 	tr.Observe(&p, mkEvent(65*time.Minute, "198.51.100.1", "/v1/me"), &o)
 	if n, _ := o.Window(DimIP); n != 1 {
@@ -276,7 +280,7 @@ func TestRateBaseline(t *testing.T) {
 	if o.BucketReqs != 1 || !o.closing {
 		t.Errorf("new bucket: reqs %g closing %v", o.BucketReqs, o.closing)
 	}
-	tr.Learn(&p, mkEvent(2*time.Hour, "198.51.100.7", "/v1/me", withBytes(2000)), &o, true)
+	tr.Learn(&p, mkEvent(2*time.Hour, "198.51.100.7", "/v1/me", withBytes(2000)), &o, Trusted)
 
 	// A bucket holding untrusted traffic is not learned; the clean 2h
 	// bucket before it is.
@@ -392,5 +396,42 @@ func TestNewTrackerValidates(t *testing.T) {
 	tr := newTracker(t, Params{})
 	if tr.HalfLife() != DefaultHalfLife || tr.Window() != DefaultWindow || tr.Bucket() != DefaultBucket {
 		t.Error("defaults not applied")
+	}
+}
+
+// TestProbation: a value used on allowed requests that scored too high to
+// learn from becomes known after uses on two different days, not sooner.
+func TestProbation(t *testing.T) {
+	tr := newTracker(t, Params{Establish: 2})
+	var p Profile
+	vpn := func(at time.Duration) *event.Event {
+		return mkEvent(at, "146.70.107.9", "/v1/me", withASN(9009, "DE"))
+	}
+	learn := func(e *event.Event, trust Trust) Observation {
+		var o Observation
+		tr.Observe(&p, e, &o)
+		tr.Learn(&p, e, &o, trust)
+		return o
+	}
+	for i := range 50 { // fifty allowed uses on day one
+		learn(vpn(time.Duration(i)*time.Minute), Allowed)
+	}
+	if o := learn(vpn(5*time.Hour), Allowed); o.Known[DimASN] {
+		t.Fatal("known after one day of allowed uses")
+	}
+	learn(vpn(30*time.Hour), Allowed) // day two
+	if o := learn(vpn(31*time.Hour), Allowed); !o.Known[DimASN] {
+		t.Fatal("not known after allowed uses on two days")
+	}
+	// Untrusted uses never count.
+	var q Profile
+	for d := range 5 {
+		e := vpn(time.Duration(d) * 24 * time.Hour)
+		var o Observation
+		tr.Observe(&q, e, &o)
+		if o.Known[DimASN] {
+			t.Fatal("untrusted uses established a value")
+		}
+		tr.Learn(&q, e, &o, Untrusted)
 	}
 }

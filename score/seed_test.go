@@ -112,7 +112,11 @@ func TestSeedReproducesArticle(t *testing.T) {
 				tr.Observe(&profs[c], e, &o)
 				m.Assess(&o, e, &a)
 				got := score.SeedLadder.Decide(&states[c], a.Risk, o.Now)
-				tr.Learn(&profs[c], e, &o, got == policy.Allow)
+				trust := profile.Untrusted
+				if got == policy.Allow {
+					trust = profile.Trusted
+				}
+				tr.Learn(&profs[c], e, &o, trust)
 
 				ref[c].update(e)
 				wantRisk := ref[c].score(e)

@@ -270,9 +270,19 @@ func (s novelNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args
 		} else {
 			c = 0.75
 		}
+	} else if a[1] >= 1 && o.Machine {
+		// A new provider, not just a new region of the same cloud.
+		c += machineMoved
+		a[2] = 2
 	}
 	return c
 }
+
+// machineMoved is added to network novelty for a credential whose trusted
+// traffic only ever came from hosting providers: a service moves between
+// data centres rarely, and a stolen service token is used from elsewhere.
+const machineMoved = 1.5
+
 func (novelNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 	sep := false
 	if a[0] == 1 {
@@ -308,6 +318,9 @@ func (novelNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 				dst = append(dst, ", inside a known ASN"...)
 			}
 		}
+	}
+	if a[2] == 2 {
+		dst = append(dst, "; its trusted traffic only ever came from hosting providers: a service, and services don't move"...)
 	}
 	return dst
 }
@@ -365,19 +378,33 @@ func (agentSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 	return append(dst, ')')
 }
 
-// dormancySignal: the first request after a long silence.
+// dormancySignal: the first request after a long silence, and for a day
+// after it, requests from outside the credential's established context —
+// a forgotten token picked up by someone else (the one of 5,000 that
+// Cloudflare did not rotate).
 type dormancySignal struct{ after int64 }
+
+const wakeWindow = 24 * time.Hour
 
 func (dormancySignal) Scope() Scope { return ScopeRequest }
 func (dormancySignal) Name() string { return "dormancy" }
 func (s dormancySignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
-	if o.First || o.Idle < s.after {
-		return 0
+	switch {
+	case !o.First && o.Idle >= s.after:
+		a.set(float64(o.Idle), 0)
+		return 2
+	case o.SinceWake > 0 && o.SinceWake < int64(wakeWindow) && !o.EstablishedContext():
+		a.set(float64(o.SinceWake), 1)
+		return 2
 	}
-	a.set(float64(o.Idle))
-	return 2
+	return 0
 }
 func (dormancySignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
+	if a.f(1) == 1 {
+		dst = append(dst, "from outside its usual context "...)
+		dst = appendDuration(dst, time.Duration(a.f(0)))
+		return append(dst, " after the credential woke from a long silence"...)
+	}
 	dst = append(dst, "first request after "...)
 	dst = appendDuration(dst, time.Duration(a.f(0)))
 	return append(dst, " of silence"...)
@@ -474,33 +501,86 @@ func (s peerNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args)
 		c = 0.75
 		a[2] = 1
 	}
+	if a[1] >= 1 && p.Machine { // a new provider for the service
+		c += peerMachineMoved
+		a[2] = 2
+	}
+	var flags float32
+	if novel(profile.DimAgent) {
+		c += 1.5
+		flags += 1
+	}
+	// A client whose credentials already come from many networks (a
+	// consumer app: every user's home) makes one more network less
+	// telling than an integration that runs in one place.
+	if p.Established[profile.DimASN] >= 4 {
+		c *= 0.5
+		flags += 2
+	}
+	// People's credentials (a web or mobile app's users) come from homes,
+	// phones, hotels and VPNs: on its own, a new user's new network is
+	// worth a look, not a throttle. An integration's new token used from
+	// where the integration never runs is.
+	if !p.Machine && c > peerHumanCap {
+		c = peerHumanCap
+		flags += 4
+	}
+	a[3] = flags
 	return c
 }
+
+// Peer weights: how much more a machine client's move counts, and the most
+// a human-facing client's new credential can score from peer evidence.
+const (
+	peerMachineMoved = 2.0
+	peerHumanCap     = 3.5
+)
+
 func (peerNetworkSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
 	dst = append(dst, "new credential of client "...)
 	dst = append(dst, ev.ClientID...)
-	dst = append(dst, " used from "...)
-	sep := false
+	dst = append(dst, " used "...)
+	parts := 0
+	sep := func() {
+		if parts > 0 {
+			dst = append(dst, ", "...)
+		}
+		parts++
+	}
 	if a[0] == 1 {
-		dst = append(dst, "country "...)
+		sep()
+		dst = append(dst, "from country "...)
 		dst = append(dst, ev.Country...)
-		sep = true
 	}
 	if a[1] >= 1 {
-		if sep {
-			dst = append(dst, " and "...)
-		}
-		dst = append(dst, "AS"...)
+		sep()
+		dst = append(dst, "from AS"...)
 		dst = strconv.AppendUint(dst, uint64(ev.ASN), 10)
 		if a[1] == 2 {
 			dst = append(dst, " (a hosting provider)"...)
 		}
-		sep = true
 	}
 	if a[2] == 1 {
-		dst = append(dst, "a network"...)
+		sep()
+		dst = append(dst, "from a new network"...)
 	}
-	return append(dst, ", which none of the client's credentials used"...)
+	flags := int(a[3])
+	if flags&1 != 0 {
+		sep()
+		dst = append(dst, "with user-agent family "...)
+		dst = append(dst, profile.AgentFamily(ev.UserAgent)...)
+	}
+	dst = append(dst, ", which none of the client's credentials did"...)
+	if a[2] == 2 {
+		dst = append(dst, "; the client's traffic only ever came from hosting providers"...)
+	}
+	if flags&2 != 0 {
+		dst = append(dst, " (halved: the client's credentials use many networks)"...)
+	}
+	if flags&4 != 0 {
+		dst = append(dst, " (capped: the client's credentials are people's, not a service's)"...)
+	}
+	return dst
 }
 
 // scopeProbeSignal: an authorization failure on an endpoint the established

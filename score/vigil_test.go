@@ -125,7 +125,11 @@ func (h *harness) run(evs []ev) (score.Assessment, *event.Event) {
 		var o profile.Observation
 		h.tr.Observe(&h.p, e, &o)
 		h.m.Assess(&o, e, &a)
-		h.tr.Learn(&h.p, e, &o, a.Risk < 4)
+		trust := profile.Untrusted
+		if a.Risk < 4 {
+			trust = profile.Trusted
+		}
+		h.tr.Learn(&h.p, e, &o, trust)
 	}
 	return a, e
 }

@@ -51,6 +51,7 @@ func Build(cfg *config.Config, env Env) (*Parts, error) {
 		Bucket:    cfg.Profile.Bucket.D(),
 		Learning:  cfg.Profile.Learning,
 		Establish: cfg.Profile.Establish,
+		Dormancy:  cfg.Scoring.Dormancy.D(),
 	})
 	if err != nil {
 		errs = append(errs, fmt.Errorf("profile: %w", err))
