@@ -69,6 +69,7 @@ type api struct {
 	me, accounts, account, contacts, contact, contactUpdate *Endpoint
 	opportunities, opportunity, cases, caseComment, search  *Endpoint
 	activities, notifications, changes                      *Endpoint
+	health                                                  *Endpoint // liveness probe, no scope
 	exportAccounts, exportContacts, exportOpportunities     *Endpoint
 	admin                                                   []*Endpoint // outside every ordinary credential's scope
 	all                                                     []*Endpoint
@@ -128,5 +129,7 @@ func newAPI() *api {
 		a.opportunities, a.opportunity, a.cases, a.caseComment, a.search, a.activities,
 		a.notifications, a.changes, a.exportAccounts, a.exportContacts, a.exportOpportunities}
 	a.all = append(a.all, a.admin...)
+	a.health = &Endpoint{Method: "GET", Template: "/healthz", Kind: Detail, Size: 62, Spread: 0.05, Latency: 3, Status: 200}
+	a.all = append(a.all, a.health)
 	return a
 }

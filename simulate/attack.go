@@ -53,7 +53,7 @@ func (cloudExfil) Victims() []string { return []string{"poller", "etl", "browser
 func (cloudExfil) Traffic(e *Emitter, v *Credential, start, end time.Time) string {
 	r := e.r
 	// Rented servers in a country where the owner never is.
-	hosts := e.w.nets.filter(func(n *Network) bool {
+	hosts := e.w.nets.base.filter(func(n *Network) bool {
 		if n.Kind != Hosting || n.ASN == 9009 || n.Country == v.Locale.Country {
 			return false
 		}
@@ -123,7 +123,7 @@ func (proxyReplay) Victims() []string { return []string{"browser", "mobile", "po
 
 func (proxyReplay) Traffic(e *Emitter, v *Credential, start, end time.Time) string {
 	r := e.r
-	pool := e.w.nets.filter(func(n *Network) bool { return n.Kind == Residential })
+	pool := e.w.nets.base.filter(func(n *Network) bool { return n.Kind == Residential })
 	all, _, _ := reads(v)
 	used := make(map[uint32]bool)
 	countries := make(map[string]bool)
@@ -167,9 +167,9 @@ func (scopeProbe) Victims() []string { return []string{"mobile", "browser", "pol
 
 func (scopeProbe) Traffic(e *Emitter, v *Credential, start, end time.Time) string {
 	r := e.r
-	exits := e.w.nets.filter(func(n *Network) bool { return n.ASN == 9009 && n.Country == v.Locale.Country })
+	exits := e.w.nets.base.filter(func(n *Network) bool { return n.ASN == 9009 && n.Country == v.Locale.Country })
 	if len(exits) == 0 {
-		exits = e.w.nets.filter(func(n *Network) bool { return n.Kind == Hosting })
+		exits = e.w.nets.base.filter(func(n *Network) bool { return n.Kind == Hosting })
 	}
 	net := pick(r, exits)
 	addr := net.Addr(r)

@@ -161,31 +161,7 @@ func (b browserUser) Traffic(e *Emitter, c *Credential, start, end time.Time) {
 	r, st := e.r, c.State.(*browserState)
 	upgradeAt := start.Add(time.Duration(st.upgrade * float64(end.Sub(start))))
 	days(start, end, c.Locale.Zone, func(day time.Time) {
-		type slot struct {
-			from, to time.Time
-			office   bool
-		}
-		var plan []slot
-		if weekday(day) {
-			if r.Float64() < 0.35 {
-				t := clock(day, uniform(r, 7, 8.2))
-				plan = append(plan, slot{t, t.Add(minutes(uniform(r, 5, 20))), false})
-			}
-			t, leave := clock(day, uniform(r, 8.5, 9.75)), clock(day, uniform(r, 17, 18.75))
-			for t.Before(leave) {
-				to := t.Add(minutes(uniform(r, 20, 75)))
-				plan = append(plan, slot{t, earliest(to, leave), true})
-				t = to.Add(minutes(uniform(r, 10, 50)))
-			}
-			if r.Float64() < 0.45 {
-				t := clock(day, uniform(r, 19.5, 22))
-				plan = append(plan, slot{t, t.Add(minutes(uniform(r, 5, 30))), false})
-			}
-		} else if r.Float64() < 0.3 {
-			t := clock(day, uniform(r, 10, 20))
-			plan = append(plan, slot{t, t.Add(minutes(uniform(r, 5, 25))), false})
-		}
-		for _, s := range plan {
+		for _, s := range dayPlan(r, day) {
 			net, addr := st.office, pick(r, st.officeAddrs)
 			if !s.office {
 				net, addr = st.home.net, st.home.at(r, s.from)
@@ -197,6 +173,39 @@ func (b browserUser) Traffic(e *Emitter, c *Credential, start, end time.Time) {
 			b.session(e, c, s.from, s.to, net, addr, ua)
 		}
 	})
+}
+
+// slot is a sitting in front of the web app, at the office or elsewhere.
+type slot struct {
+	from, to time.Time
+	office   bool
+}
+
+// dayPlan is an office worker's day: maybe a look at home before work,
+// sittings at the office between meetings, maybe one in the evening; on
+// weekends, now and then a short one.
+func dayPlan(r *rand.Rand, day time.Time) []slot {
+	var plan []slot
+	if weekday(day) {
+		if r.Float64() < 0.35 {
+			t := clock(day, uniform(r, 7, 8.2))
+			plan = append(plan, slot{t, t.Add(minutes(uniform(r, 5, 20))), false})
+		}
+		t, leave := clock(day, uniform(r, 8.5, 9.75)), clock(day, uniform(r, 17, 18.75))
+		for t.Before(leave) {
+			to := t.Add(minutes(uniform(r, 20, 75)))
+			plan = append(plan, slot{t, earliest(to, leave), true})
+			t = to.Add(minutes(uniform(r, 10, 50)))
+		}
+		if r.Float64() < 0.45 {
+			t := clock(day, uniform(r, 19.5, 22))
+			plan = append(plan, slot{t, t.Add(minutes(uniform(r, 5, 30))), false})
+		}
+	} else if r.Float64() < 0.3 {
+		t := clock(day, uniform(r, 10, 20))
+		plan = append(plan, slot{t, t.Add(minutes(uniform(r, 5, 25))), false})
+	}
+	return plan
 }
 
 // session is one sitting in front of the app: a dashboard first, then

@@ -85,6 +85,7 @@ type labelJSON struct {
 	RequestID string `json:"request_id"`
 	Label     string `json:"label"`
 	Scenario  string `json:"scenario"`
+	TokenID   string `json:"token_id"`
 }
 
 // WriteEvents writes the items' events as JSON lines in vigil's event
@@ -94,10 +95,12 @@ func WriteEvents(w io.Writer, items []Item) error {
 }
 
 // WriteLabels writes the items' labels as JSON lines, in order, one per
-// event: {"request_id": …, "label": "owner"|"attacker", "scenario": …}.
+// event: {"request_id": …, "label": "owner"|"attacker", "scenario": …,
+// "token_id": …}.
 func WriteLabels(w io.Writer, items []Item) error {
 	return writeLines(w, items, func(it *Item) any {
-		return &labelJSON{RequestID: it.Label.RequestID, Label: it.Label.Role.String(), Scenario: it.Label.Scenario}
+		return &labelJSON{RequestID: it.Label.RequestID, Label: it.Label.Role.String(), Scenario: it.Label.Scenario,
+			TokenID: it.Event.TokenID}
 	})
 }
 

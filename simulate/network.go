@@ -115,8 +115,13 @@ func pfx(s ...string) []netip.Prefix {
 }
 
 // networkTable is read-only: Networks hands out copies and the generator
-// only reads it.
-var networkTable = []Network{
+// only reads it. It is the first table followed by the networks the
+// evaluation archetypes added; the first three attacks draw only from the
+// first table (netIndex.base), so that their traffic, and the demo's, stay
+// what they were.
+var networkTable = slices.Concat(coreNetworks, moreNetworks)
+
+var coreNetworks = []Network{
 	// Residential broadband.
 	{Name: "Deutsche Telekom", Kind: Residential, ASN: 3320, Country: "DE", City: "Berlin", Lat: 52.52, Lon: 13.405,
 		Prefixes: pfx("79.192.0.0/10", "91.32.0.0/11", "217.224.0.0/11"), Lease: 24 * time.Hour},
@@ -195,14 +200,48 @@ var networkTable = []Network{
 		Prefixes: pfx("192.0.2.0/26")},
 }
 
+// moreNetworks are the networks of the evaluation archetypes: more cloud
+// regions (a service in three continents, CI runner pools, uptime probes),
+// another VPN provider, and broadband where travellers stay.
+var moreNetworks = []Network{
+	{Name: "AWS eu-west-1", Kind: Hosting, ASN: 16509, Country: "IE", City: "Dublin", Lat: 53.35, Lon: -6.26,
+		Prefixes: pfx("34.240.0.0/13", "52.208.0.0/13")},
+	{Name: "AWS ap-southeast-1", Kind: Hosting, ASN: 16509, Country: "SG", City: "Singapore", Lat: 1.352, Lon: 103.82,
+		Prefixes: pfx("13.228.0.0/15", "18.136.0.0/16")},
+	{Name: "Azure East US", Kind: Hosting, ASN: 8075, Country: "US", City: "Boydton", Lat: 36.668, Lon: -78.388,
+		Prefixes: pfx("20.42.0.0/16", "40.76.0.0/14", "52.224.0.0/14")},
+	{Name: "Azure West US 2", Kind: Hosting, ASN: 8075, Country: "US", City: "Quincy", Lat: 47.234, Lon: -119.852,
+		Prefixes: pfx("20.57.0.0/16", "52.175.192.0/18", "4.155.0.0/16")},
+	{Name: "Azure Central US", Kind: Hosting, ASN: 8075, Country: "US", City: "Des Moines", Lat: 41.586, Lon: -93.625,
+		Prefixes: pfx("52.176.0.0/14", "13.89.0.0/16")},
+	{Name: "Google Cloud us-central1", Kind: Hosting, ASN: 396982, Country: "US", City: "Council Bluffs", Lat: 41.262, Lon: -95.861,
+		Prefixes: pfx("34.16.0.0/12", "35.184.0.0/13")},
+	{Name: "Datacamp VPN exit", Kind: Hosting, ASN: 60068, Country: "NL", City: "Amsterdam", Lat: 52.37, Lon: 4.895,
+		Prefixes: pfx("185.153.176.0/22", "84.17.46.0/24")},
+	{Name: "Datacamp VPN exit", Kind: Hosting, ASN: 60068, Country: "CH", City: "Zurich", Lat: 47.377, Lon: 8.542,
+		Prefixes: pfx("84.17.53.0/24", "156.146.62.0/24")},
+	{Name: "Singtel", Kind: Residential, ASN: 7473, Country: "SG", City: "Singapore", Lat: 1.3, Lon: 103.84,
+		Prefixes: pfx("116.14.0.0/15", "220.255.0.0/17")},
+	{Name: "NTT OCN", Kind: Residential, ASN: 4713, Country: "JP", City: "Tokyo", Lat: 35.69, Lon: 139.69,
+		Prefixes: pfx("153.128.0.0/10", "114.148.0.0/14")},
+	{Name: "Virgin Media", Kind: Residential, ASN: 5089, Country: "GB", City: "Manchester", Lat: 53.48, Lon: -2.245,
+		Prefixes: pfx("82.0.0.0/12", "86.0.0.0/12")},
+	{Name: "Free", Kind: Residential, ASN: 12322, Country: "FR", City: "Paris", Lat: 48.857, Lon: 2.352,
+		Prefixes: pfx("82.64.0.0/10")},
+}
+
 // netIndex finds networks of the table by name and country.
-type netIndex struct{ all []*Network }
+type netIndex struct {
+	all  []*Network
+	base *netIndex // the first table only
+}
 
 func newNetIndex() *netIndex {
-	x := &netIndex{}
+	x := &netIndex{base: &netIndex{}}
 	for i := range networkTable {
 		x.all = append(x.all, &networkTable[i])
 	}
+	x.base.all = x.all[:len(coreNetworks)]
 	return x
 }
 

@@ -56,7 +56,10 @@ func (r Role) String() string {
 // Label is the ground truth of one event.
 type Label struct {
 	RequestID string
-	Role      Role
+	// TokenID is the event's credential: the victim's for most attacks, a
+	// newly minted one for the minted attack.
+	TokenID string
+	Role    Role
 	// Scenario is the benign archetype's name for owner traffic and the
 	// attack's name for attacker traffic.
 	Scenario string
@@ -86,6 +89,11 @@ type Credential struct {
 	Summary string
 	// State is the archetype's own data about the credential.
 	State any
+
+	// Active is when the owner began using the credential: Traffic.Start,
+	// or earlier for a cohort with a History. Quiet is when the owner
+	// stopped (zero: never) and Resume when it came back (zero: never).
+	Active, Quiet, Resume time.Time
 }
 
 // AttackRun is one attack in the traffic.
@@ -93,13 +101,19 @@ type AttackRun struct {
 	Attack string
 	Victim *Credential
 	Start  time.Time
+	// Tokens are the token ids the attacker used: the victim's, or for the
+	// minted attack the new tokens of the victim's client.
+	Tokens []string
 	// Summary describes the attack in one line, for reports.
 	Summary string
 }
 
 // Traffic is the generated traffic.
 type Traffic struct {
+	// Start and End bound the evaluation window. From is the first
+	// instant of traffic: Start, or earlier when a cohort has a History.
 	Start, End  time.Time
+	From        time.Time
 	Items       []Item // in time order
 	Credentials []*Credential
 	Attacks     []AttackRun
@@ -128,6 +142,15 @@ type Attack interface {
 	Traffic(e *Emitter, victim *Credential, start, end time.Time) string
 }
 
+// VictimFilter is implemented by attacks that need a particular kind of
+// victim. Eligible reports whether c can be the victim of an attack that
+// starts at earliest or later. Attacks without it take credentials whose
+// owner began using them at least 12 hours before earliest and has not
+// gone quiet.
+type VictimFilter interface {
+	Eligible(c *Credential, earliest time.Time) bool
+}
+
 // Catalog is the set of archetypes a generator can use.
 type Catalog struct {
 	Benign  []Benign
@@ -137,8 +160,10 @@ type Catalog struct {
 // DefaultCatalog returns the built-in archetypes.
 func DefaultCatalog() *Catalog {
 	return &Catalog{
-		Benign:  []Benign{browserUser{}, mobileApp{}, nightlyETL{}, pollingIntegration{}},
-		Attacks: []Attack{cloudExfil{}, proxyReplay{}, scopeProbe{}},
+		Benign: []Benign{browserUser{}, mobileApp{}, nightlyETL{}, pollingIntegration{},
+			ciRunner{}, multiRegion{}, healthCheck{}, traveller{}, vpnUser{}},
+		Attacks: []Attack{cloudExfil{}, proxyReplay{}, scopeProbe{},
+			bola{}, lowSlow{}, dormant{}, minted{}},
 	}
 }
 
@@ -171,15 +196,40 @@ type Options struct {
 	// Credentials per benign archetype, by name. Nil means one of each;
 	// archetypes missing from a non-nil map get none.
 	Credentials map[string]int
-	// Attacks to run, by name, each on its own victim.
+	// Cohorts are further credentials with a life of their own: a history
+	// before Start, a period of silence, a first use inside the window.
+	Cohorts []Cohort
+	// Attacks to run, by name, each on its own victim. A name may repeat:
+	// the k-th run of an attack starts its search for a victim at the k-th
+	// archetype it prefers, so repeated runs hit different kinds of owner.
 	Attacks []string
 	// AttackAfter is how long after Start the attacks may begin, so that
 	// owners have some history first; zero means two thirds of Duration.
-	// Each attack starts at a random time in the following quarter of the
-	// time that remains.
 	AttackAfter time.Duration
+	// AttackWindow: each attack starts at a random time within this long
+	// after Start+AttackAfter; zero means a quarter of the time that
+	// remains.
+	AttackWindow time.Duration
 	// Catalog of archetypes; nil means DefaultCatalog.
 	Catalog *Catalog
+}
+
+// Cohort is a group of credentials of one benign archetype whose owners
+// are not simply active throughout the window.
+type Cohort struct {
+	Archetype string
+	Count     int
+	// Tag names the cohort's credentials "<archetype>-<tag>-<n>" and seeds
+	// their streams; it must be unique among the cohorts.
+	Tag string
+	// History: the owners begin this long before Start (their requests
+	// before Start are part of the traffic). Negative: they begin this long
+	// after Start, as a credential issued during the window.
+	History time.Duration
+	// QuietAfter: the owners stop this long after they began; zero means
+	// they never stop. ResumeAfter: they come back this long after they
+	// began; zero means they do not.
+	QuietAfter, ResumeAfter time.Duration
 }
 
 // DefaultStart returns the start used when Options.Start is zero: Monday
@@ -223,9 +273,6 @@ func (o *Options) setDefaults() error {
 		}
 		total += max(n, 0)
 	}
-	if total > maxCredentials {
-		errs = append(errs, fmt.Errorf("credentials: %d in all, at most %d", total, maxCredentials))
-	}
 	for _, name := range o.Attacks {
 		if o.Catalog.attack(name) == nil {
 			errs = append(errs, fmt.Errorf("attacks: no attack %q (have %s)", name, o.Catalog.attackNames()))
@@ -236,6 +283,29 @@ func (o *Options) setDefaults() error {
 	}
 	if o.AttackAfter < 0 || o.AttackAfter >= o.Duration {
 		errs = append(errs, fmt.Errorf("attack_after %v: must be between 0 and the duration %v", o.AttackAfter, o.Duration))
+	}
+	if o.AttackWindow < 0 || o.AttackAfter+o.AttackWindow > o.Duration {
+		errs = append(errs, fmt.Errorf("attack_window %v: must be between 0 and the time after attack_after (%v)", o.AttackWindow, o.Duration-o.AttackAfter))
+	}
+	tags := make(map[string]bool)
+	for i, c := range o.Cohorts {
+		switch {
+		case o.Catalog.benign(c.Archetype) == nil:
+			errs = append(errs, fmt.Errorf("cohort %d: no benign archetype %q (have %s)", i+1, c.Archetype, o.Catalog.benignNames()))
+		case c.Tag == "" || tags[c.Tag]:
+			errs = append(errs, fmt.Errorf("cohort %d: tag %q must be non-empty and unique", i+1, c.Tag))
+		case c.Count < 0:
+			errs = append(errs, fmt.Errorf("cohort %s: count %d must not be negative", c.Tag, c.Count))
+		case c.History > 5*366*24*time.Hour || -c.History >= o.Duration:
+			errs = append(errs, fmt.Errorf("cohort %s: history %v out of range", c.Tag, c.History))
+		case c.QuietAfter < 0 || c.ResumeAfter < 0 || c.ResumeAfter > 0 && c.ResumeAfter <= c.QuietAfter:
+			errs = append(errs, fmt.Errorf("cohort %s: quiet_after %v and resume_after %v: must be ≥ 0, resume after quiet", c.Tag, c.QuietAfter, c.ResumeAfter))
+		}
+		tags[c.Tag] = true
+		total += max(c.Count, 0)
+	}
+	if total > maxCredentials {
+		errs = append(errs, fmt.Errorf("credentials: %d in all, at most %d", total, maxCredentials))
 	}
 	return errors.Join(errs...)
 }
@@ -281,8 +351,8 @@ func (w *World) Locales() []*Locale { return w.locales }
 // Networks returns the networks for which keep is true, in table order.
 func (w *World) Networks(keep func(*Network) bool) []*Network { return w.nets.filter(keep) }
 
-// Endpoints returns the simulated API's routes, the administrative ones
-// (Kind Admin) last.
+// Endpoints returns the simulated API's routes: the ordinary ones, the
+// administrative ones (Kind Admin), and /healthz last.
 func (w *World) Endpoints() []*Endpoint { return w.api.all }
 
 // Generate makes the traffic opts describe.
@@ -292,37 +362,84 @@ func Generate(opts Options) (*Traffic, error) {
 	}
 	w := newWorld()
 	start, end := opts.Start, opts.Start.Add(opts.Duration)
-	tr := &Traffic{Start: start, End: end}
+	tr := &Traffic{Start: start, End: end, From: start}
 
 	var streams [][]Item
+	owner := func(b Benign, name string, n int, c0 Cohort) {
+		r := streamRand(opts.Seed, "owner/"+name)
+		c := b.NewCredential(w, r, n)
+		c.Name, c.Archetype = name, b.Name()
+		c.Active = start.Add(-c0.History)
+		tr.From = earliest(tr.From, c.Active)
+		spans := [][2]time.Time{{c.Active, end}}
+		if c0.QuietAfter > 0 {
+			c.Quiet = c.Active.Add(c0.QuietAfter)
+			spans[0][1] = earliest(c.Quiet, end)
+			if c0.ResumeAfter > 0 {
+				c.Resume = c.Active.Add(c0.ResumeAfter)
+				spans = append(spans, [2]time.Time{c.Resume, end})
+			}
+		}
+		tr.Credentials = append(tr.Credentials, c)
+		e := newEmitter(w, r, c, Owner, b.Name(), c.Active, end)
+		for _, s := range spans {
+			if s[0].Before(s[1]) {
+				e.start, e.end = s[0].UnixNano(), s[1].UnixNano()
+				b.Traffic(e, c, s[0], s[1])
+			}
+		}
+		streams = append(streams, e.items)
+	}
 	for _, b := range opts.Catalog.Benign {
 		for n := 1; n <= opts.Credentials[b.Name()]; n++ {
-			name := b.Name() + "-" + strconv.Itoa(n)
-			r := streamRand(opts.Seed, "owner/"+name)
-			c := b.NewCredential(w, r, n)
-			c.Name, c.Archetype = name, b.Name()
-			tr.Credentials = append(tr.Credentials, c)
-			e := newEmitter(w, r, c, Owner, b.Name(), start, end)
-			b.Traffic(e, c, start, end)
-			streams = append(streams, e.items)
+			owner(b, b.Name()+"-"+strconv.Itoa(n), n, Cohort{})
+		}
+	}
+	for _, c0 := range opts.Cohorts {
+		b := opts.Catalog.benign(c0.Archetype)
+		for n := 1; n <= c0.Count; n++ {
+			owner(b, b.Name()+"-"+c0.Tag+"-"+strconv.Itoa(n), n, c0)
 		}
 	}
 
 	attacked := make(map[*Credential]bool)
+	runs := make(map[string]int)
+	earliestAttack := start.Add(opts.AttackAfter)
 	for i, name := range opts.Attacks {
 		a := opts.Catalog.attack(name)
-		v := pickVictim(tr.Credentials, a.Victims(), attacked)
+		eligible := func(c *Credential) bool { return activeBefore(c, earliestAttack) }
+		if f, ok := a.(VictimFilter); ok {
+			eligible = func(c *Credential) bool { return f.Eligible(c, earliestAttack) }
+		}
+		prefs := a.Victims()
+		if k := runs[name]; len(prefs) > 0 {
+			k %= len(prefs)
+			prefs = append(slices.Clone(prefs[k:]), prefs[:k]...)
+		}
+		runs[name]++
+		v := pickVictim(tr.Credentials, prefs, attacked, eligible)
 		if v == nil {
 			return nil, fmt.Errorf("simulate: attack %s: no credential left to attack (%d credentials, %d attacks)", name, len(tr.Credentials), len(opts.Attacks))
 		}
 		attacked[v] = true
 		r := streamRand(opts.Seed, "attack/"+strconv.Itoa(i)+"/"+name+"/"+v.Name)
-		room := (opts.Duration - opts.AttackAfter) / 4
+		room := opts.AttackWindow
+		if room == 0 {
+			room = (opts.Duration - opts.AttackAfter) / 4
+		}
 		at := start.Add(opts.AttackAfter + time.Duration(r.Int64N(int64(room)+1))).Truncate(time.Second)
 		e := newEmitter(w, r, v, Attacker, name, at, end)
 		e.fresh = 0.9
 		summary := a.Traffic(e, v, at, end)
-		tr.Attacks = append(tr.Attacks, AttackRun{Attack: name, Victim: v, Start: at, Summary: summary})
+		run := AttackRun{Attack: name, Victim: v, Start: at, Summary: summary}
+		seen := make(map[string]bool)
+		for _, it := range e.items {
+			if !seen[it.Event.TokenID] {
+				seen[it.Event.TokenID] = true
+				run.Tokens = append(run.Tokens, it.Event.TokenID)
+			}
+		}
+		tr.Attacks = append(tr.Attacks, run)
 		streams = append(streams, e.items)
 	}
 
@@ -332,22 +449,29 @@ func Generate(opts Options) (*Traffic, error) {
 		tr.Items[i].Event.RequestID = id
 		tr.Items[i].Event.Has |= event.HasRequestID
 		tr.Items[i].Label.RequestID = id
+		tr.Items[i].Label.TokenID = tr.Items[i].Event.TokenID
 	}
 	return tr, nil
 }
 
-// pickVictim returns the first credential not yet attacked of the first
-// preferred archetype that has one, else of any archetype.
-func pickVictim(creds []*Credential, prefer []string, attacked map[*Credential]bool) *Credential {
+// activeBefore reports whether c's owner began using it at least 12 hours
+// before t and has not gone quiet: the victims of most attacks.
+func activeBefore(c *Credential, t time.Time) bool {
+	return c.Quiet.IsZero() && !c.Active.After(t.Add(-12*time.Hour))
+}
+
+// pickVictim returns the first eligible credential not yet attacked of the
+// first preferred archetype that has one, else of any archetype.
+func pickVictim(creds []*Credential, prefer []string, attacked map[*Credential]bool, eligible func(*Credential) bool) *Credential {
 	for _, arch := range prefer {
 		for _, c := range creds {
-			if c.Archetype == arch && !attacked[c] {
+			if c.Archetype == arch && !attacked[c] && eligible(c) {
 				return c
 			}
 		}
 	}
 	for _, c := range creds {
-		if !attacked[c] {
+		if !attacked[c] && eligible(c) {
 			return c
 		}
 	}
@@ -366,7 +490,9 @@ func streamRand(seed uint64, name string) *rand.Rand {
 func merge(streams [][]Item) []Item {
 	total := 0
 	for _, s := range streams {
-		slices.SortStableFunc(s, func(a, b Item) int { return cmpInt(a.Event.Time, b.Event.Time) })
+		if byTime := func(a, b Item) int { return cmpInt(a.Event.Time, b.Event.Time) }; !slices.IsSortedFunc(s, byTime) {
+			slices.SortStableFunc(s, byTime)
+		}
 		total += len(s)
 	}
 	out := make([]Item, 0, total)
@@ -467,6 +593,9 @@ type Request struct {
 	Bytes int64
 	// UserAgent; empty means the credential's.
 	UserAgent string
+	// TokenID; empty means the credential's. The minted attack uses new
+	// tokens of the victim's client.
+	TokenID string
 }
 
 // Emit records q and returns when its response completed, for callers that
@@ -509,9 +638,13 @@ func (e *Emitter) Emit(q Request) time.Time {
 		return done
 	}
 	lat0, lon0 := q.Net.Geo(q.Addr)
+	tok := q.TokenID
+	if tok == "" {
+		tok = e.cred.TokenID
+	}
 	ev := event.Event{
 		Time:         t,
-		TokenID:      e.cred.TokenID,
+		TokenID:      tok,
 		SourceIP:     q.Addr,
 		Endpoint:     ep.Template,
 		Status:       status,
@@ -526,8 +659,14 @@ func (e *Emitter) Emit(q Request) time.Time {
 		ASN:          q.Net.ASN,
 		Lat:          lat0,
 		Lon:          lon0,
-		Has: event.HasMethod | event.HasPath | event.HasScope | event.HasLatency | event.HasPayloadBytes |
-			event.HasUserAgent | event.HasClientID | event.HasCountry | event.HasASN | event.HasGeo,
+		Has: event.HasMethod | event.HasPath | event.HasLatency | event.HasPayloadBytes |
+			event.HasUserAgent | event.HasCountry | event.HasASN | event.HasGeo,
+	}
+	if ev.Scope != "" {
+		ev.Has |= event.HasScope
+	}
+	if ev.ClientID != "" {
+		ev.Has |= event.HasClientID
 	}
 	if ep.Body > 0 {
 		ev.RequestBytes = logNormal(r, ep.Body, 0.4, 2)

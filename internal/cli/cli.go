@@ -34,6 +34,8 @@ const usage = `vigil — behavioral security for API credentials
 Usage:
   vigil demo [flags]             simulate traffic with an attack and show vigil's decisions
   vigil replay [flags] [FILE|-]  decide every event of a JSON-lines file (or stdin)
+  vigil simulate [flags]         write labeled evaluation traffic (events and labels)
+  vigil eval [flags]             measure detection on labeled traffic: vigil vs seed vs a per-IP rate limiter
   vigil config check FILE        validate a configuration file
   vigil config default           print the default configuration, with comments
   vigil version                  print the version
@@ -52,6 +54,10 @@ func Main(args []string, io IO) int {
 		return runDemo(io, args[1:])
 	case "replay":
 		return runReplay(io, args[1:])
+	case "simulate":
+		return runSimulate(io, args[1:])
+	case "eval":
+		return runEval(io, args[1:])
 	case "config":
 		return runConfig(io, args[1:])
 	case "version", "--version", "-version":
