@@ -11,7 +11,8 @@ PKGS      ?= ./...
 BENCH     ?= .
 BENCHTIME ?= 1s
 COUNT     ?= 1
-# fuzz: how long each fuzz target runs.
+# fuzz: how long each fuzz target runs: a duration (10s) or an execution
+# count (10000x; CI uses a count, see .ci/run).
 FUZZTIME  ?= 10s
 
 .DEFAULT_GOAL := help
