@@ -102,9 +102,7 @@ type Observation struct {
 	// machines don't travel.
 	Machine bool
 
-	// Paths estimates the distinct request paths (object ids) within the
-	// window, this one included; it saturates near 250.
-	Paths float64
+	pathBits uint64 // for Paths
 
 	// Previous known location, for travel.
 	PrevGeo          bool
@@ -207,7 +205,7 @@ func (t *Tracker) Observe(p *Profile, ev *event.Event, o *Observation) {
 		o.pathBit = 1 << (ev.Keys.PathBit - 1)
 		bits |= o.pathBit
 	}
-	o.Paths = linearCount(bits)
+	o.pathBits = bits
 }
 
 func (t *Tracker) observeTables(p *Profile, k *event.Keys, o *Observation) {
@@ -445,6 +443,10 @@ func fold(k uint64) uint32 {
 	}
 	return k32
 }
+
+// Paths estimates the distinct request paths (object ids) within the
+// window, this one included; it saturates near 250.
+func (o *Observation) Paths() float64 { return linearCount(o.pathBits) }
 
 // linearCount estimates how many distinct hashes set the bits of a 64-bit
 // bitmap (linear counting: n ≈ -m·ln(empty/m)).

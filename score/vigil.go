@@ -631,12 +631,15 @@ type enumerationSignal struct{ window time.Duration }
 func (enumerationSignal) Name() string { return "enumeration" }
 func (enumerationSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
 	bad := o.NotFound + o.Fails
-	share := bad / o.Reqs
-	if o.Paths < enumMinPaths || share < enumMinShare || bad < enumMinFails {
+	if bad < enumMinFails || bad < enumMinShare*o.Reqs {
 		return 0
 	}
-	a.set(o.Paths, share)
-	return 1 + 3*ramp(o.Paths, enumMinPaths, 100)
+	paths := o.Paths()
+	if paths < enumMinPaths {
+		return 0
+	}
+	a.set(paths, bad/o.Reqs)
+	return 1 + 3*ramp(paths, enumMinPaths, 100)
 }
 func (s enumerationSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
 	dst = append(dst, "about "...)
