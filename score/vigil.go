@@ -246,33 +246,61 @@ func (s novelNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args
 	if !s.warmup.done(o) {
 		return 0
 	}
+	c := networkNovelty(o, &ownNetwork, a)
+	if a[0] == 1 {
+		a[3] = float32(o.Established[profile.DimCountry])
+	}
+	return c
+}
+
+// networkWeights price what is new about a request's network.
+type networkWeights struct {
+	country, asn float64
+	// hosting: the new ASN is a hosting provider's and the profile never
+	// used one (where stolen tokens are replayed from); machine: a new
+	// ASN for a profile whose trusted traffic only ever came from hosting
+	// providers, never a browser (a service changing provider).
+	hosting, machine float64
+	// A new prefix alone, inside a known ASN (a mobile carrier's next
+	// address) and without ASN data; 0 does not score it.
+	netInKnownASN, netNoASN float64
+}
+
+var (
+	ownNetwork  = networkWeights{country: 2, asn: 1.5, hosting: 1.5, machine: machineMoved, netInKnownASN: 0.25, netNoASN: 0.75}
+	peerNetwork = networkWeights{country: 2.5, asn: 2, hosting: 1.5, machine: peerMachineMoved, netNoASN: 0.75}
+)
+
+// networkNovelty scores the country, ASN and prefix of the request that o
+// (a credential's or its client's observation) has not established, and
+// records in a[0] a new country, in a[1] a new ASN (2: a hosting provider's),
+// in a[2] a new prefix alone (1) or a machine's move (2).
+func networkNovelty(o *profile.Observation, w *networkWeights, a *Args) float64 {
 	novel := func(d profile.Dim) bool { return o.Present[d] && !o.Known[d] && o.Established[d] > 0 }
 	var c float64
 	if novel(profile.DimCountry) {
-		c += 2
+		c += w.country
 		a[0] = 1
-		a[3] = float32(o.Established[profile.DimCountry])
 	}
 	if novel(profile.DimASN) {
-		c += 1.5
+		c += w.asn
 		a[1] = 1
-		// A hosting provider's network for a credential whose trusted
-		// traffic never came from one: where stolen tokens are replayed.
 		if o.Hosting && !o.HostingKnown {
-			c += 1.5
+			c += w.hosting
 			a[1] = 2
 		}
 	}
-	if c == 0 && novel(profile.DimNet) {
-		a[2] = 1
+	switch {
+	case c == 0 && novel(profile.DimNet):
+		c = w.netNoASN
 		if o.Present[profile.DimASN] {
-			c = 0.25
-		} else {
-			c = 0.75
+			c = w.netInKnownASN
 		}
-	} else if a[1] >= 1 && o.Machine {
-		// A new provider, not just a new region of the same cloud.
-		c += machineMoved
+		if c > 0 {
+			a[2] = 1
+		}
+	case a[1] >= 1 && o.Machine: // a new provider, not a new region of the same cloud
+		c += w.machine
 		a[2] = 2
 	}
 	return c
@@ -483,28 +511,8 @@ func (s peerNetworkSignal) Eval(o *profile.Observation, _ *event.Event, a *Args)
 	if p == nil || s.own.done(o) || !s.peer.done(p) {
 		return 0
 	}
+	c := networkNovelty(p, &peerNetwork, a)
 	novel := func(d profile.Dim) bool { return p.Present[d] && !p.Known[d] && p.Established[d] > 0 }
-	var c float64
-	if novel(profile.DimCountry) {
-		c += 2.5
-		a[0] = 1
-	}
-	if novel(profile.DimASN) {
-		c += 2
-		a[1] = 1
-		if p.Hosting && !p.HostingKnown {
-			c += 1.5
-			a[1] = 2
-		}
-	}
-	if c == 0 && novel(profile.DimNet) && !p.Present[profile.DimASN] {
-		c = 0.75
-		a[2] = 1
-	}
-	if a[1] >= 1 && p.Machine { // a new provider for the service
-		c += peerMachineMoved
-		a[2] = 2
-	}
 	var flags float32
 	if novel(profile.DimAgent) {
 		c += 1.5
