@@ -99,6 +99,12 @@ type warmup struct {
 
 func (w warmup) done(o *profile.Observation) bool { return o.Events >= w.events && o.Age >= w.age }
 
+// unfamiliar reports whether the request's value of d is one the warmed-up
+// credential has not established, while it has established others.
+func (w warmup) unfamiliar(o *profile.Observation, d profile.Dim) bool {
+	return w.done(o) && o.Present[d] && !o.Known[d] && o.Established[d] > 0
+}
+
 // Minimums below which deviations are noise, whatever the baseline says.
 const (
 	minBaselineBuckets = 5   // active buckets learned before rate and volume are judged
@@ -364,7 +370,7 @@ func (novelEndpointSignal) Scope() Scope { return ScopeRequest }
 func (novelEndpointSignal) Name() string { return "new_endpoint" }
 func (s novelEndpointSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
 	d := profile.DimEndpoint
-	if !s.warmup.done(o) || o.Known[d] || o.Established[d] == 0 {
+	if !s.warmup.unfamiliar(o, d) {
 		return 0
 	}
 	_, nwi := o.Window(d)
@@ -392,7 +398,7 @@ func (agentSignal) Scope() Scope { return ScopeRequest }
 func (agentSignal) Name() string { return "user_agent" }
 func (s agentSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
 	d := profile.DimAgent
-	if !s.warmup.done(o) || !o.Present[d] || o.Known[d] || o.Established[d] == 0 {
+	if !s.warmup.unfamiliar(o, d) {
 		return 0
 	}
 	a.set(float64(o.Established[d]))
@@ -602,7 +608,7 @@ func (scopeProbeSignal) Scope() Scope { return ScopeRequest }
 func (scopeProbeSignal) Name() string { return "scope_probe" }
 func (s scopeProbeSignal) Eval(o *profile.Observation, ev *event.Event, a *Args) float64 {
 	d := profile.DimEndpoint
-	if !ev.IsAuthFailure() || !s.warmup.done(o) || o.Known[d] || o.Established[d] == 0 {
+	if !ev.IsAuthFailure() || !s.warmup.unfamiliar(o, d) {
 		return 0
 	}
 	_, nw := o.Window(d)
