@@ -210,12 +210,16 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 	}
 	v.Level = e.opts.Ladder.Decide(state, v.Risk, o.Now)
 	v.Now = o.Now
+	// Probation (Allowed) asks whether the event was acceptable on its
+	// own: a request held at throttle only by the hysteresis of its context
+	// (another network's risk raised the level) still earns its network a
+	// day's use.
 	trust := profile.Untrusted
-	if v.Level == policy.Allow {
+	switch {
+	case v.Level == policy.Allow && v.Risk < e.opts.LearnBelow:
+		trust = profile.Trusted
+	case v.Level == policy.Allow || v.Risk < e.opts.Ladder.Throttle:
 		trust = profile.Allowed
-		if v.Risk < e.opts.LearnBelow {
-			trust = profile.Trusted
-		}
 	}
 	e.opts.Tracker.Learn(&r.prof, ev, o, trust)
 	if peer != nil {

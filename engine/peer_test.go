@@ -52,3 +52,41 @@ func TestPeerGroupJudgesNewCredentials(t *testing.T) {
 		t.Errorf("reason missing: %s", line)
 	}
 }
+
+// TestProbationDespiteHysteresis: a request whose own risk is below the
+// throttle threshold, held at throttle only because its context's level
+// was raised by another network's requests, still counts towards its
+// network's probation: after uses on two days the network is known.
+func TestProbationDespiteHysteresis(t *testing.T) {
+	e := newEngine(t, false)
+	defer e.Close()
+	t0 := time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC)
+	mk := func(at time.Duration, ip string, asn uint32, country string) *event.Event {
+		return &event.Event{Time: t0.Add(at).UnixNano(), TokenID: "tk_vpn", SourceIP: netip.MustParseAddr(ip),
+			Endpoint: "/v1/me", Status: 200, ASN: asn, Country: country, UserAgent: "Mozilla/5.0 Firefox/140.0",
+			Has: event.HasASN | event.HasCountry | event.HasUserAgent}
+	}
+	var v engine.Verdict
+	for i := range 40 { // warm-up at home
+		e.Process(mk(time.Duration(i)*2*time.Minute, "91.64.3.7", 3209, "DE"), &v)
+	}
+	for day := range 3 {
+		base := time.Duration(day)*24*time.Hour + 3*time.Hour
+		for i := range 5 {
+			at := base + time.Duration(i)*time.Minute
+			// A new country from a new provider keeps the away level up...
+			e.Process(mk(at, "185.153.178.64", 60068, "NL"), &v)
+			if v.Level < policy.Throttle {
+				t.Fatalf("day %d: new country and hosting provider: %v risk %v", day, v.Level, v.Risk)
+			}
+			// ...and holds a new network in the home country there.
+			e.Process(mk(at+time.Second, "91.66.1.2", 3320, "DE"), &v)
+			if day == 0 && (v.Risk == 0 || v.Risk >= 4 || v.Level != policy.Throttle) {
+				t.Fatalf("day %d: new ASN in the home country: %v risk %v", day, v.Level, v.Risk)
+			}
+		}
+	}
+	if v.Risk != 0 {
+		t.Errorf("a network used on three days, each request below the throttle threshold, still scores %v", v.Risk)
+	}
+}

@@ -333,7 +333,9 @@ func (t *Tracker) Learn(p *Profile, ev *event.Event, o *Observation, tr Trust) {
 	if trusted && ev.Keys.Browser {
 		p.usedBrowser = true
 	}
-	if trusted && ev.Has&event.HasASN != 0 {
+	// A network's class counts once the network is established: trusted
+	// outright, or known after days of probation (a VPN's exit provider).
+	if ev.Has&event.HasASN != 0 && (trusted || p.asnKnown(o, t.establish)) {
 		if o.Hosting {
 			p.usedHosting = true
 		} else {
@@ -370,6 +372,17 @@ func (t *Tracker) learnValue(p *Profile, d Dim, o *Observation, tr Trust) {
 			p.known[d]++
 		}
 	}
+}
+
+// asnKnown reports whether the event's ASN is established in p after Learn
+// counted this use.
+func (p *Profile) asnKnown(o *Observation, establish uint8) bool {
+	for i := tableStart[DimASN]; i < tableStart[DimASN+1]; i++ {
+		if p.keys[i] == o.Keys[DimASN] {
+			return p.hits[i] >= establish
+		}
+	}
+	return false
 }
 
 // victim picks the slot of table [lo, hi) to reuse, relative to lo: an empty

@@ -435,3 +435,27 @@ func TestProbation(t *testing.T) {
 		tr.Learn(&q, e, &o, Untrusted)
 	}
 }
+
+// TestHostingClassLearnedOnProbation: a hosting provider's network that
+// becomes known through probation (a VPN's exit provider) makes the
+// credential one that uses hosting networks, as a trusted use would.
+func TestHostingClassLearnedOnProbation(t *testing.T) {
+	tr := newTracker(t, Params{Establish: 2})
+	var p Profile
+	learn := func(at time.Duration, trust Trust) Observation {
+		e := mkEvent(at, "146.70.107.9", "/v1/me", withASN(9009, "DE"))
+		e.Keys.Hosting = true
+		var o Observation
+		tr.Observe(&p, e, &o)
+		tr.Learn(&p, e, &o, trust)
+		return o
+	}
+	learn(0, Allowed)
+	if o := learn(time.Hour, Allowed); o.HostingKnown {
+		t.Fatal("hosting use known after one day of probation")
+	}
+	learn(25*time.Hour, Allowed)
+	if o := learn(26*time.Hour, Allowed); !o.HostingKnown {
+		t.Fatal("hosting use not known once the hosting network is established")
+	}
+}

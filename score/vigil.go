@@ -74,7 +74,7 @@ func Vigil(opts VigilOptions) (*Model, error) {
 		rateSignal{bucket: opts.Bucket},
 		volumeSignal{bucket: opts.Bucket},
 		failureSignal{halfLife: opts.HalfLife},
-		churnSignal{window: opts.Window},
+		churnSignal{window: opts.Window, warmup: w},
 		novelNetworkSignal{w},
 		novelEndpointSignal{warmup: w, window: opts.Window},
 		agentSignal{w},
@@ -211,11 +211,22 @@ func (s failureSignal) Explain(dst []byte, _ *event.Event, a *Args) []byte {
 }
 
 // churnSignal: many networks within the window, most of them new for the
-// credential: the shape of one token replayed from several places.
-type churnSignal struct{ window time.Duration }
+// credential: the shape of one token replayed from several places. A
+// credential still warming up has established nothing yet, so every
+// network it uses is "new": churn is judged once its warm-up is done, or
+// a service that starts out from several regions would never be trusted
+// enough to establish them. (A brand-new credential of a known client is
+// judged against its client's networks: peer_network.)
+type churnSignal struct {
+	window time.Duration
+	warmup warmup
+}
 
 func (churnSignal) Name() string { return "network_churn" }
-func (churnSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+func (s churnSignal) Eval(o *profile.Observation, _ *event.Event, a *Args) float64 {
+	if !s.warmup.done(o) {
+		return 0
+	}
 	d := profile.DimASN
 	if !o.Present[d] {
 		d = profile.DimNet
@@ -457,13 +468,21 @@ const (
 // travelSignal: a request from farther away than anyone could have travelled
 // since the previous request — one token in two places. It looks only at
 // requests from outside the credential's established context: the owner's
-// next request from home is not the suspicious one.
+// next request from home is not the suspicious one. Nor does it judge a
+// multi-region service (see Eval).
 type travelSignal struct{ warmup warmup }
 
 func (travelSignal) Scope() Scope { return ScopeRequest }
 func (travelSignal) Name() string { return "travel" }
 func (s travelSignal) Eval(o *profile.Observation, ev *event.Event, a *Args) float64 {
 	if ev.Has&event.HasGeo == 0 || !o.PrevGeo || !s.warmup.done(o) || o.EstablishedContext() {
+		return 0
+	}
+	// A service that already runs in several countries at once (trusted
+	// traffic only from hosting providers, two or more countries
+	// established) is in distant places at once by design; a new place is
+	// new_network's to judge.
+	if o.Machine && o.Established[profile.DimCountry] >= 2 {
 		return 0
 	}
 	km := greatCircleKM(o.PrevLat, o.PrevLon, ev.Lat, ev.Lon)

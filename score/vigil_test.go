@@ -191,6 +191,10 @@ func TestVigilSignals(t *testing.T) {
 			then: repeat(4, func(i int) ev {
 				return ev{at: 2*time.Hour + time.Duration(i)*time.Minute, ip: fmt.Sprintf("192.0.%d.1", i)}
 			}), fires: true, detail: "networks (address prefixes) in 20 min"},
+		{name: "a new credential starting out from three regions is not churn", signal: "network_churn", history: nil,
+			then: repeat(3, func(i int) ev {
+				return ev{at: time.Duration(i) * 20 * time.Second, ip: fmt.Sprintf("203.0.%d.9", 110+i%3), asn: []uint32{16509, 396982, 14061}[i%3], country: "US"}
+			}), fires: false},
 		{name: "the owner's own network", signal: "network_churn", history: owner(),
 			then: []ev{{at: week, asn: 3320, country: "DE"}}, fires: false},
 		{name: "new country and hosting ASN", signal: "new_network", history: owner(),
@@ -236,6 +240,14 @@ func TestVigilSignals(t *testing.T) {
 		{name: "the owner's own request after a thief's far away", signal: "travel", history: append(geoOwner(),
 			ev{at: week + time.Minute, ip: "203.0.113.66", asn: 14061, country: "SG", lat: 1.35, lon: 103.8}),
 			then: []ev{{at: week + 2*time.Minute, asn: 3320, country: "DE", ua: "okhttp/4.12.0", lat: 52.52, lon: 13.40}}, fires: false},
+		{name: "a service established in two countries at once", signal: "travel", history: repeat(300, func(i int) ev {
+			x := ev{at: time.Duration(i) * time.Minute, ip: "3.80.1.9", asn: 14618, country: "US", lat: 39.0, lon: -77.5}
+			if i%2 == 1 {
+				x.ip, x.country, x.lat, x.lon = "52.210.39.143", "IE", 53.3, -6.3
+			}
+			return x
+		}),
+			then: []ev{{at: 300 * time.Minute, ip: "128.199.98.231", asn: 14061, country: "SG", lat: 1.35, lon: 103.8}}, fires: false},
 		{name: "missing geography", signal: "travel", history: geoOwner(),
 			then: []ev{{at: week + 2*time.Minute, ip: "203.0.113.66", asn: 14061, country: "SG"}}, fires: false},
 		{name: "403s on endpoints never used", signal: "scope_probe", history: owner(),
