@@ -16,7 +16,7 @@ COUNT     ?= 1
 FUZZTIME  ?= 10s
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test bench bench-replay fuzz cover clean
+.PHONY: help build run deps test bench bench-replay bench-inline fuzz cover clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -26,10 +26,15 @@ help: ## list the targets
 build: ## build the vigil binary into ./bin/vigil
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/vigil ./cmd/vigil
 
-run: ## run the demo: simulated traffic with an attack, and vigil's decisions
-	$(GO) run ./cmd/vigil demo
+run: build ## the demo: simulated days with attacks, then vigil proxy deciding live traffic
+	$(BIN)/vigil demo
+	@echo
+	$(BIN)/vigil demo --proxy
 
-test: ## vet, then run every test with the race detector
+deps: ## install what the tests drive: nginx, Caddy, wrk (Debian packages, if missing)
+	scripts/deps.sh
+
+test: deps ## install test dependencies, vet, then run every test with the race detector
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 $(PKGS)
 

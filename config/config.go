@@ -33,6 +33,56 @@ type Config struct {
 	Scoring     Scoring     `yaml:"scoring"`
 	Policy      Policy      `yaml:"policy"`
 	Replay      Replay      `yaml:"replay"`
+	Serve       Serve       `yaml:"serve"`
+	Credentials Credentials `yaml:"credentials"`
+	Enforce     Enforce     `yaml:"enforce"`
+}
+
+// Serve configures `vigil serve` and `vigil proxy`: listeners, trust in
+// forwarding headers, failure mode.
+type Serve struct {
+	Listen             string   `yaml:"listen"`
+	GRPCListen         string   `yaml:"grpc_listen"`
+	AdminListen        string   `yaml:"admin_listen"`
+	AdminTokenEnv      string   `yaml:"admin_token_env"`
+	TrustedProxies     []string `yaml:"trusted_proxies"`
+	FailOpen           bool     `yaml:"fail_open"`
+	ExtAuthzHTTPPrefix string   `yaml:"ext_authz_http_prefix"`
+	ShutdownGrace      Duration `yaml:"shutdown_grace"`
+	MaxHeaderBytes     int      `yaml:"max_header_bytes"`
+}
+
+// Credentials says where requests carry credentials and how JWTs are read.
+type Credentials struct {
+	APIKeyHeaders []string `yaml:"api_key_headers"`
+	APIKeyQuery   []string `yaml:"api_key_query"`
+	MaxLength     int      `yaml:"max_length"`
+	JWT           JWT      `yaml:"jwt"`
+}
+
+// JWT configures reading and, optionally, verifying JWT access tokens.
+type JWT struct {
+	Verify   bool     `yaml:"verify"`
+	JWKSURL  string   `yaml:"jwks_url"`
+	JWKSFile string   `yaml:"jwks_file"`
+	Refresh  Duration `yaml:"refresh"`
+	Issuer   string   `yaml:"issuer"`
+	Audience string   `yaml:"audience"`
+	Leeway   Duration `yaml:"leeway"`
+}
+
+// Enforce says what clients are told and when nothing is enforced.
+type Enforce struct {
+	Shadow                   bool     `yaml:"shadow"`
+	ShadowRoutes             []string `yaml:"shadow_routes"`
+	ThrottleDefaultPerMinute float64  `yaml:"throttle_default_per_minute"`
+	ThrottleMinPerMinute     float64  `yaml:"throttle_min_per_minute"`
+	StepUpACRValues          string   `yaml:"step_up_acr_values"`
+	StepUpMaxAge             Duration `yaml:"step_up_max_age"`
+	Realm                    string   `yaml:"realm"`
+	UpstreamHeaders          bool     `yaml:"upstream_headers"`
+	RateLimitKeys            int      `yaml:"rate_limit_keys"`
+	RecentDecisions          int      `yaml:"recent_decisions"`
 }
 
 // Fingerprint says where the HMAC key for raw credentials comes from.
@@ -199,6 +249,21 @@ func (c *Config) Validate() error {
 	if c.Replay.Batch < 1 || c.Replay.Batch > 1<<16 {
 		errs = append(errs, fmt.Errorf("replay.batch: %d must be between 1 and 65536", c.Replay.Batch))
 	}
+	if c.Enforce.ThrottleDefaultPerMinute <= 0 || c.Enforce.ThrottleMinPerMinute <= 0 {
+		errs = append(errs, errors.New("enforce: throttle_default_per_minute and throttle_min_per_minute must be positive"))
+	}
+	if c.Enforce.RateLimitKeys < 1 {
+		errs = append(errs, fmt.Errorf("enforce.rate_limit_keys: %d must be at least 1", c.Enforce.RateLimitKeys))
+	}
+	if c.Enforce.RecentDecisions < 1 {
+		errs = append(errs, fmt.Errorf("enforce.recent_decisions: %d must be at least 1", c.Enforce.RecentDecisions))
+	}
+	if c.Serve.MaxHeaderBytes < 4096 {
+		errs = append(errs, fmt.Errorf("serve.max_header_bytes: %d must be at least 4096", c.Serve.MaxHeaderBytes))
+	}
+	if c.Credentials.MaxLength < 16 {
+		errs = append(errs, fmt.Errorf("credentials.max_length: %d must be at least 16", c.Credentials.MaxLength))
+	}
 	// YAML has .nan and .inf; no setting means either. (NaN would pass the
 	// range checks of the parts, which are all written as comparisons.)
 	for _, f := range []struct {
@@ -212,6 +277,8 @@ func (c *Config) Validate() error {
 		{"policy.block", c.Policy.Block},
 		{"policy.hysteresis.margin", c.Policy.Hysteresis.Margin},
 		{"policy.block_credential_at", c.Policy.BlockCredentialAt},
+		{"enforce.throttle_default_per_minute", c.Enforce.ThrottleDefaultPerMinute},
+		{"enforce.throttle_min_per_minute", c.Enforce.ThrottleMinPerMinute},
 	} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			errs = append(errs, fmt.Errorf("%s: %v is not a finite number", f.name, f.v))

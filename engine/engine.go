@@ -45,6 +45,8 @@ type Verdict struct {
 	// Now is the time the event was judged at (its own time, or the
 	// credential's clock if the event arrived out of order).
 	Now int64
+	// Trust is how far the engine learned from the event; Complete needs it.
+	Trust profile.Trust
 	score.Assessment
 }
 
@@ -221,10 +223,42 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 	case v.Level == policy.Allow || v.Risk < e.opts.Ladder.Throttle:
 		trust = profile.Allowed
 	}
+	v.Trust = trust
 	e.opts.Tracker.Learn(&r.prof, ev, o, trust)
 	if peer != nil {
 		e.opts.Tracker.Learn(&peer.prof, ev, &e.peerObs, trust)
 	}
+}
+
+// Complete folds the outcome of a request judged at time at (Verdict.Now)
+// into its credential's profile: inline enforcement judges a request before
+// the upstream has answered. trust is the verdict's. It reports whether the
+// credential is known.
+func (e *Engine) Complete(tokenID string, at int64, o profile.Outcome, trust profile.Trust) bool {
+	i, ok := e.index.find(maphash.String(e.seed, tokenID))
+	if !ok {
+		return false
+	}
+	e.opts.Tracker.Complete(&e.record(i).prof, at, o, trust == profile.Trusted)
+	return true
+}
+
+// Snapshot is an operator's view of one credential.
+type Snapshot struct {
+	profile.Summary
+	// Level of requests from the credential's established context (home)
+	// and from elsewhere (away), as the ladder holds them.
+	Home, Away policy.Level
+}
+
+// Inspect returns the state of a credential without creating it.
+func (e *Engine) Inspect(tokenID string) (Snapshot, bool) {
+	i, ok := e.index.find(maphash.String(e.seed, tokenID))
+	if !ok {
+		return Snapshot{}, false
+	}
+	r := e.record(i)
+	return Snapshot{Summary: r.prof.Summarize(), Home: r.home.Level, Away: r.away.Level}, true
 }
 
 // lookup returns the credential's record number, creating its record on

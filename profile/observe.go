@@ -5,6 +5,7 @@ import (
 	"math"
 	mbits "math/bits"
 	"strings"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -490,3 +491,78 @@ func floorDiv(a, b int64) int64 {
 
 // event.Keys holds exactly one key per dimension.
 var _ = [1]struct{}{}[len(event.Keys{}.V)-int(NumDims)]
+
+// Outcome is what became known of a request after it was judged: its final
+// status and the size of its response. Inline enforcement judges a request
+// before the upstream answers, then reports the outcome (Tracker.Complete).
+type Outcome struct {
+	Status        int
+	ResponseBytes int64
+	HasBytes      bool
+}
+
+// Complete folds a judged request's outcome into p: its bytes count towards
+// the decayed volume and the current activity bucket, a 401 or 403 towards
+// failures, a 404 towards not-founds. at is the time the request was judged
+// (Unix ns); an outcome older than the profile's clock is decayed to it.
+// Baselines learn the response size only from trusted requests (trusted).
+func (t *Tracker) Complete(p *Profile, at int64, o Outcome, trusted bool) {
+	if p.n == 0 {
+		return
+	}
+	dec := 1.0
+	if at < p.last {
+		dec = math.Exp2(-float64(p.last-at) / t.halfLife)
+	}
+	switch {
+	case o.Status == 401 || o.Status == 403:
+		p.fails += dec
+	case o.Status == 404:
+		p.notFound += float32(dec)
+	}
+	if !o.HasBytes || o.ResponseBytes < 0 {
+		return
+	}
+	b := float64(o.ResponseBytes)
+	p.bytes += b * dec
+	if floorDiv(at, t.bucket) == p.bucket {
+		p.bucketBytes += float32(b)
+	}
+	if trusted {
+		p.size = p.size.add(log1p(b), t.learning)
+	}
+}
+
+// Summary is a read-only view of a profile for operators.
+type Summary struct {
+	Events              uint64
+	FirstSeen, LastSeen time.Time
+	// Established values per dimension and distinct values tracked.
+	Established, Tracked [NumDims]int
+	// Typical requests and response bytes per active bucket, and bytes per
+	// response, as learned (zero until learned).
+	TypicalRequests, TypicalBytes, TypicalSize float64
+	Buckets                                    uint32 // active buckets learned
+	UsedHosting, UsedBrowser                   bool
+}
+
+// Summarize returns p's summary.
+func (p *Profile) Summarize() Summary {
+	s := Summary{Events: uint64(p.n), UsedHosting: p.usedHosting, UsedBrowser: p.usedBrowser}
+	if p.n > 0 {
+		s.FirstSeen = time.Unix(int64(p.first), 0).UTC()
+		s.LastSeen = time.Unix(0, p.last).UTC()
+	}
+	for d := Dim(0); d < NumDims; d++ {
+		s.Established[d], s.Tracked[d] = int(p.known[d]), int(p.occ[d])
+	}
+	if p.rate.n > 0 {
+		s.TypicalRequests = p.rate.baseline().Typical()
+		s.TypicalBytes = p.vol.baseline().Typical()
+		s.Buckets = p.rate.n
+	}
+	if p.size.n > 0 {
+		s.TypicalSize = p.size.baseline().Typical()
+	}
+	return s
+}

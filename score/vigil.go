@@ -627,18 +627,41 @@ func (scopeProbeSignal) Scope() Scope { return ScopeRequest }
 func (scopeProbeSignal) Name() string { return "scope_probe" }
 func (s scopeProbeSignal) Eval(o *profile.Observation, ev *event.Event, a *Args) float64 {
 	d := profile.DimEndpoint
-	if !ev.IsAuthFailure() || !s.warmup.unfamiliar(o, d) {
+	if !s.warmup.unfamiliar(o, d) {
+		return 0
+	}
+	switch {
+	case ev.IsAuthFailure():
+	case ev.Status == 0 && o.Fails >= inlineProbeFails:
+		// Judged inline, before the upstream answers (status 0): an
+		// unfamiliar endpoint right after refusals is the same probe, seen
+		// one request late. The refusals were reported back (Complete).
+	default:
 		return 0
 	}
 	_, nw := o.Window(d)
-	a.set(float64(ev.Status), float64(nw))
+	a.set(float64(ev.Status), float64(nw), o.Fails)
 	return 1.5 + min(2.5, 0.5*float64(nw-1))
 }
+
+// inlineProbeFails is the decayed count of recent authorization failures
+// after which an unfamiliar endpoint counts as a probe when the request's
+// own status is not known yet.
+const inlineProbeFails = 0.9
+
 func (s scopeProbeSignal) Explain(dst []byte, ev *event.Event, a *Args) []byte {
-	dst = strconv.AppendInt(dst, int64(a.f(0)), 10)
-	dst = append(dst, " on "...)
-	dst = append(dst, ev.Endpoint...)
-	dst = append(dst, ", an endpoint this credential never used"...)
+	if a.f(0) == 0 {
+		dst = append(dst, "request to "...)
+		dst = append(dst, ev.Endpoint...)
+		dst = append(dst, ", an endpoint this credential never used, after "...)
+		dst = appendNum(dst, math.Round(a.f(2)*10)/10)
+		dst = append(dst, " recent authorization failures"...)
+	} else {
+		dst = strconv.AppendInt(dst, int64(a.f(0)), 10)
+		dst = append(dst, " on "...)
+		dst = append(dst, ev.Endpoint...)
+		dst = append(dst, ", an endpoint this credential never used"...)
+	}
 	if a.f(1) > 1 {
 		dst = append(dst, "; "...)
 		dst = appendNum(dst, a.f(1))

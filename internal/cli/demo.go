@@ -58,6 +58,7 @@ func runDemo(io IO, args []string) int {
 	asJSON := fs.Bool("json", false, "print vigil's decisions as JSON lines (docs/decisions.md) instead of the report")
 	eventsPath := fs.String("events", "", "also write the simulated events to `FILE` as JSON lines, for 'vigil replay'")
 	labelsPath := fs.String("labels", "", "also write each event's label (owner or attacker) to `FILE` as JSON lines")
+	proxy := fs.Bool("proxy", false, "instead: run vigil proxy in front of a demo API and send it live traffic with a stolen token (about 10 s)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -70,6 +71,9 @@ func runDemo(io IO, args []string) int {
 		return exitUsage
 	}
 
+	if *proxy {
+		return runLiveDemo(io)
+	}
 	d, err := runDemoSimulation(*seed)
 	if err != nil {
 		fmt.Fprintf(io.Stderr, "vigil demo: %v\n", err)

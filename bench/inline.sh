@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Load test of `vigil serve` on loopback: forward-auth over HTTP with wrk
+# (Debian's package; `make deps` installs it), then Envoy's gRPC ext_authz
+# with bench/grpcload. vigil, wrk and grpcload share this machine's cores,
+# so the figures are for all of them on one host.
+#
+#   DURATION=10s CONNS=50 THREADS=1 TOKENS=500 RUNS=3 bench/inline.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-50}
+THREADS=${THREADS:-1}
+TOKENS=${TOKENS:-500}
+RUNS=${RUNS:-3}
+HTTP_ADDR=127.0.0.1:18080
+GRPC_ADDR=127.0.0.1:19001
+ADMIN_ADDR=127.0.0.1:19090
+
+command -v wrk >/dev/null || { echo "wrk not found: run make deps" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"' EXIT
+
+go build -trimpath -o "$tmp/vigil" ./cmd/vigil
+go build -trimpath -o "$tmp/grpcload" ./bench/grpcload
+cat >"$tmp/vigil.yaml" <<YAML
+serve:
+  listen: $HTTP_ADDR
+  grpc_listen: $GRPC_ADDR
+  admin_listen: $ADMIN_ADDR
+YAML
+VIGIL_FINGERPRINT_KEY=bench-key-0123456789abcdef "$tmp/vigil" serve --config "$tmp/vigil.yaml" 2>"$tmp/vigil.log" &
+for _ in $(seq 50); do curl -sf "http://$HTTP_ADDR/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+curl -sf "http://$HTTP_ADDR/readyz" >/dev/null || { cat "$tmp/vigil.log" >&2; exit 1; }
+
+echo "== forward-auth (HTTP/1.1 keep-alive), wrk -t$THREADS -c$CONNS -d$DURATION, $TOKENS credentials"
+for r in $(seq "$RUNS"); do
+	TOKENS=$TOKENS wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/forwardauth.lua "http://$HTTP_ADDR" >"$tmp/wrk.$r"
+	awk -v r="$r" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {n2=$NF}
+		END {printf "run %d: %s decisions/s, p50 %s, p99 %s%s\n", r, rps, p50, p99, (n2 ? ", non-2xx " n2 : "")}' "$tmp/wrk.$r"
+done
+
+echo "== gRPC ext_authz, grpcload -c $CONNS -d $DURATION, $TOKENS credentials"
+for r in $(seq "$RUNS"); do
+	"$tmp/grpcload" -addr "$GRPC_ADDR" -c "$CONNS" -d "$DURATION" -tokens "$TOKENS" 2>&1 | sed "s/^/run $r: /"
+done
+
+echo "== vigil's own view (decision latency histogram, /metrics)"
+curl -s "http://$ADMIN_ADDR/metrics" | grep -E '^vigil_(decision_duration_seconds_(count|sum)|active_profiles|decisions_total)' | head -12

@@ -1,0 +1,122 @@
+package forwardauth
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/policy"
+)
+
+// Headers vigil writes for gateways.
+const (
+	// headerDecision is the decision's name, for the upstream on an allow
+	// and, with the Nginx gateway, the marker of a throttle on a 403.
+	headerDecision = "X-Vigil-Decision"
+	// headerStatus carries the status a Nginx gateway could not pass on.
+	headerStatus = "X-Vigil-Status"
+)
+
+// hopHeaders are never copied from a Response: net/http writes framing
+// itself, and a Checker's stale Content-Length would corrupt the answer.
+var hopHeaders = [...]string{"Connection", "Content-Length", "Keep-Alive", "Transfer-Encoding", "Te", "Trailer", "Upgrade"}
+
+// write sends resp in h's dialect. v is nil for answers the Handler makes
+// without a verdict.
+func (h *Handler) write(w http.ResponseWriter, resp *gate.Response, v *gate.Verdict) {
+	out := w.Header()
+	copyHeader(out, resp.Header)
+	if resp.Allowed() {
+		// Gateways copy chosen headers of the 200 onto the upstream
+		// request (Traefik authResponseHeaders, Caddy copy_headers, nginx
+		// auth_request_set); the upstream's take precedence.
+		for k, vs := range resp.Upstream {
+			out[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+		}
+		deleteHop(out)
+		h.n.allowed.Add(1)
+		// Envoy allows only on 200 exactly; gateways ignore the body.
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.n.denied.Add(1)
+	deleteHop(out)
+	status := resp.Status
+	if status == http.StatusTooManyRequests && out.Get("Retry-After") == "" && v != nil && v.RetryAfter > 0 {
+		out.Set("Retry-After", strconv.FormatInt(ceilSeconds(v.RetryAfter), 10))
+	}
+	if h.gateway == Nginx {
+		status = nginxStatus(out, status, v)
+	}
+	if len(resp.Body) > 0 && out.Get("Content-Type") == "" {
+		out.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	w.WriteHeader(status)
+	if len(resp.Body) > 0 {
+		_, _ = w.Write(resp.Body) // the gateway went away; nothing to do
+	}
+}
+
+// nginxStatus maps a denial to what auth_request passes on: 401 and 403 as
+// they are, every other status as 403 with X-Vigil-Status, and a throttle
+// (429) with X-Vigil-Decision: throttle. nginx 1.22 copies only the first
+// WWW-Authenticate of a 401, so several challenges are joined into one
+// field (RFC 9110 allows a list of challenges).
+func nginxStatus(out http.Header, status int, v *gate.Verdict) int {
+	switch status {
+	case http.StatusUnauthorized:
+		if vs := out.Values("Www-Authenticate"); len(vs) > 1 {
+			out.Set("Www-Authenticate", strings.Join(vs, ", "))
+		}
+		return status
+	case http.StatusForbidden:
+		if out.Get(headerDecision) == "" && v != nil {
+			out.Set(headerDecision, v.Level.String())
+		}
+		return status
+	}
+	out.Set(headerStatus, strconv.Itoa(status))
+	switch {
+	case status == http.StatusTooManyRequests:
+		out.Set(headerDecision, policy.Throttle.String())
+	case out.Get(headerDecision) == "" && v != nil:
+		out.Set(headerDecision, v.Level.String())
+	}
+	return http.StatusForbidden
+}
+
+func copyHeader(dst, src http.Header) {
+	for k, vs := range src {
+		k = http.CanonicalHeaderKey(k)
+		dst[k] = append(dst[k], vs...)
+	}
+}
+
+func deleteHop(h http.Header) {
+	for _, k := range hopHeaders {
+		h.Del(k)
+	}
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	return int64(math.Ceil(d.Seconds()))
+}
+
+// problem is an RFC 9457 problem answer made by the Handler itself.
+func problem(status int, detail string) gate.Response {
+	body, _ := json.Marshal(struct {
+		Type   string `json:"type"`
+		Title  string `json:"title"`
+		Status int    `json:"status"`
+		Detail string `json:"detail"`
+	}{"about:blank", http.StatusText(status), status, detail}) // cannot fail: strings and an int
+	return gate.Response{
+		Status: status,
+		Header: http.Header{"Content-Type": {"application/problem+json"}},
+		Body:   body,
+	}
+}

@@ -1,0 +1,371 @@
+// Package inline is vigil's decision engine for requests in flight: the
+// gate.Checker that every inline adapter (forward-auth, Envoy ext_authz,
+// the reverse proxy, the net/http middleware) calls.
+//
+// For each request it extracts and fingerprints the credential, turns the
+// request into an event, judges it with the engine, applies the
+// per-credential rate limit of a throttled credential, and renders what the
+// client is told. The engine is sequential (package engine): Check holds
+// one mutex for the engine's part only, about a microsecond; extraction,
+// fingerprinting, reason rendering and the response are done outside it.
+package inline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-sec/vigil/credential"
+	"github.com/vigil-sec/vigil/decision"
+	"github.com/vigil-sec/vigil/enforce"
+	"github.com/vigil-sec/vigil/engine"
+	"github.com/vigil-sec/vigil/event"
+	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/policy"
+	"github.com/vigil-sec/vigil/profile"
+	"github.com/vigil-sec/vigil/ratelimit"
+)
+
+// Options configure a Checker. Engine, Fingerprinter, Extractor, Limiter
+// and Responder are required.
+type Options struct {
+	// Engine judges events; the Checker owns it from New on (Close closes
+	// it) and serializes every use of it.
+	Engine        *engine.Engine
+	Fingerprinter *event.Fingerprinter
+	Extractor     *credential.Extractor
+	Limiter       *ratelimit.Limiter
+	Responder     *enforce.Responder
+	// Shadow decides and records every request but enforces none: every
+	// request is allowed. ShadowRoutes does the same for requests whose
+	// path starts with one of its prefixes.
+	Shadow       bool
+	ShadowRoutes []string
+	// Throttle sets the rate limit of a throttled credential.
+	Throttle Throttle
+	// Recent is how many decisions are kept for the read API; 0 means 4096.
+	Recent int
+	// Metrics records decisions; nil records none.
+	Metrics *Metrics
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// Throttle derives a throttled credential's rate limit from its own
+// baseline: its typical requests per minute (per active bucket), at least
+// MinPerMinute. A credential without a learned baseline gets
+// DefaultPerMinute. The burst is ten seconds' worth (at least one).
+type Throttle struct {
+	DefaultPerMinute float64
+	MinPerMinute     float64
+}
+
+// Defaults of Throttle.
+const (
+	DefaultPerMinute = 60
+	MinPerMinute     = 6
+)
+
+// minBuckets is how many active buckets a baseline needs before the limit
+// follows it.
+const minBuckets = 5
+
+// Checker is the inline gate.Checker.
+type Checker struct {
+	opts   Options
+	now    func() time.Time
+	log    *slog.Logger
+	bucket time.Duration
+
+	fps  sync.Pool // *event.Fingerprinter
+	work sync.Pool // *work
+
+	mu  sync.Mutex // guards eng
+	eng *engine.Engine
+
+	recent *recent
+	closed bool
+}
+
+// work is a goroutine's scratch space for one Check.
+type work struct {
+	cred  credential.Credential
+	ev    event.Event
+	v     engine.Verdict
+	route []byte
+	id    []byte
+	det   []byte
+}
+
+// New returns a Checker.
+func New(o Options) (*Checker, error) {
+	var errs []error
+	if o.Engine == nil {
+		errs = append(errs, errors.New("inline: no engine"))
+	}
+	if o.Fingerprinter == nil {
+		errs = append(errs, errors.New("inline: no fingerprinter"))
+	}
+	if o.Extractor == nil {
+		errs = append(errs, errors.New("inline: no credential extractor"))
+	}
+	if o.Limiter == nil {
+		errs = append(errs, errors.New("inline: no rate limiter"))
+	}
+	if o.Responder == nil {
+		errs = append(errs, errors.New("inline: no responder"))
+	}
+	if o.Throttle.DefaultPerMinute == 0 {
+		o.Throttle.DefaultPerMinute = DefaultPerMinute
+	}
+	if o.Throttle.MinPerMinute == 0 {
+		o.Throttle.MinPerMinute = MinPerMinute
+	}
+	if o.Throttle.DefaultPerMinute < 0 || o.Throttle.MinPerMinute < 0 {
+		errs = append(errs, errors.New("inline: throttle rates must be positive"))
+	}
+	for i, p := range o.ShadowRoutes {
+		if !strings.HasPrefix(p, "/") {
+			errs = append(errs, fmt.Errorf("inline: shadow route %d (%q) must start with /", i, p))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if o.Recent <= 0 {
+		o.Recent = 4096
+	}
+	c := &Checker{opts: o, now: o.Now, log: o.Log, eng: o.Engine, recent: newRecent(o.Recent)}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	c.bucket = time.Minute
+	fp := o.Fingerprinter
+	c.fps.New = func() any { return fp.Clone() }
+	c.work.New = func() any { return &work{route: make([]byte, 0, 64), id: make([]byte, 0, 40)} }
+	if o.Metrics != nil {
+		o.Metrics.profiles = c.credentials
+	}
+	return c, nil
+}
+
+// ErrClosed is returned by Check after Close.
+var ErrClosed = errors.New("inline: checker closed")
+
+// Check judges a request. It implements gate.Checker.
+func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	start := time.Now()
+	w := c.work.Get().(*work)
+	defer c.work.Put(w)
+
+	now := r.Time
+	if now.IsZero() {
+		now = c.now()
+	}
+	reasons, hdr, up := res.Verdict.Reasons[:0], res.Response.Header, res.Response.Upstream
+	*res = gate.Result{Response: gate.Response{Header: hdr, Upstream: up}}
+	v := &res.Verdict
+	v.RequestID = r.RequestID
+
+	// The credential: fingerprinted at once, the raw bytes wiped.
+	err := c.opts.Extractor.Extract(r.Header, r.URI, &w.cred)
+	var cerr *credential.Error
+	if errors.As(err, &cerr) {
+		v.Problem = cerr.Problem
+		c.opts.Metrics.badRequest("credential_" + cerr.Problem)
+		c.log.Debug("malformed credential", "field", cerr.Field, "reason", cerr.Reason, "client", r.ClientIP)
+	} else if err != nil {
+		return err
+	}
+	v.Kind = w.cred.Kind
+	if w.cred.Kind != gate.Anonymous {
+		fp := c.fps.Get().(*event.Fingerprinter)
+		w.id = fp.AppendID(w.id[:0], w.cred.Secret)
+		c.fps.Put(fp)
+		w.cred.Secret.Wipe()
+	} else {
+		w.id = appendAnonymousKey(w.id[:0], r.ClientIP)
+	}
+	v.TokenID = string(w.id)
+
+	c.fill(w, r, now, v.TokenID)
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.eng.Process(&w.ev, &w.v)
+	var perMinute float64
+	if w.v.Level == policy.Throttle && v.Problem == "" {
+		perMinute = c.opts.Throttle.DefaultPerMinute
+		if s, ok := c.eng.Inspect(v.TokenID); ok && s.Buckets >= minBuckets {
+			perMinute = max(c.opts.Throttle.MinPerMinute, s.TypicalRequests*float64(time.Minute)/float64(c.bucket))
+		}
+	}
+	c.mu.Unlock()
+
+	v.Risk = w.v.Risk
+	v.Decided = w.v.Level
+	v.Level = w.v.Level
+	v.Reasons = reasons
+	if n := w.v.N; n > 0 {
+		m := c.eng.Model()
+		for i := range n {
+			rs := &w.v.Reasons[i]
+			w.det = m.AppendDetail(w.det[:0], &w.ev, rs)
+			v.Reasons = append(v.Reasons, decision.Reason{Signal: m.SignalName(rs), Contribution: math.Round(rs.Contribution*100) / 100, Detail: string(w.det)})
+		}
+	}
+	if v.Problem != "" && v.Level < policy.StepUp {
+		// A malformed credential is refused whatever its risk: the request
+		// cannot be authorized upstream either.
+		v.Level = policy.StepUp
+	}
+	shadow := v.Level != policy.Allow && c.shadow(r)
+	if shadow {
+		v.Shadow, v.Level, perMinute = true, policy.Allow, 0
+	}
+	if perMinute > 0 {
+		burst := max(1, int(math.Ceil(perMinute/6))) // ten seconds' worth
+		lr := c.opts.Limiter.Allow(v.TokenID, now, perMinute/60, burst)
+		v.RateLimit = gate.RateLimit{Limit: lr.Limit, Remaining: lr.Remaining, Reset: lr.Reset, Window: time.Minute}
+		if lr.Allowed {
+			v.Level = policy.Allow
+		} else {
+			v.Limited, v.RetryAfter = true, lr.RetryAfter
+		}
+	}
+	c.opts.Responder.Respond(v, &res.Response)
+	res.Ticket = gate.Ticket{TokenID: v.TokenID, Time: time.Unix(0, w.v.Now), Trust: uint8(w.v.Trust)}
+
+	c.recent.add(Record{Time: now, RequestID: r.RequestID, TokenID: v.TokenID, Method: r.Method,
+		Route: strings.Clone(w.ev.Endpoint), Risk: v.Risk, Decided: v.Decided, Enforced: v.Level, Shadow: v.Shadow,
+		Reasons: slices.Clone(v.Reasons)}) // res is the caller's to reuse
+	c.opts.Metrics.decided(v, time.Since(start))
+	w.ev = event.Event{}
+	return nil
+}
+
+// fill turns r into the engine's event in w.ev. Strings point into r and
+// w's buffers; the engine keeps none of them.
+func (c *Checker) fill(w *work, r *gate.Request, now time.Time, tokenID string) {
+	e := &w.ev
+	*e = event.Event{Time: now.UnixNano(), TokenID: tokenID, SourceIP: r.ClientIP}
+	path := r.URI
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if r.Route != "" {
+		e.Endpoint = r.Route
+	} else {
+		w.route = appendRoute(w.route[:0], path)
+		e.Endpoint = unsafeString(w.route)
+	}
+	if path != "" {
+		e.Path, e.Has = path, e.Has|event.HasPath
+	}
+	if r.Method != "" {
+		e.Method, e.Has = r.Method, e.Has|event.HasMethod
+	}
+	if r.RequestID != "" {
+		e.RequestID, e.Has = r.RequestID, e.Has|event.HasRequestID
+	}
+	if ua := r.Header.Get("User-Agent"); ua != "" {
+		e.UserAgent, e.Has = ua, e.Has|event.HasUserAgent
+	}
+	cl := &w.cred.Claims
+	if cl.ClientID != "" {
+		e.ClientID, e.Has = cl.ClientID, e.Has|event.HasClientID
+	}
+	if cl.Scope != "" {
+		e.Scope, e.Has = cl.Scope, e.Has|event.HasScope
+	}
+}
+
+func (c *Checker) shadow(r *gate.Request) bool {
+	if c.opts.Shadow {
+		return true
+	}
+	for _, p := range c.opts.ShadowRoutes {
+		if strings.HasPrefix(r.URI, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Report feeds the upstream's answer back into the credential's profile. It
+// implements gate.Checker.
+func (c *Checker) Report(t gate.Ticket, o gate.Outcome) {
+	if t.TokenID == "" {
+		return
+	}
+	out := profile.Outcome{Status: o.Status, ResponseBytes: o.ResponseBytes, HasBytes: o.ResponseBytes >= 0}
+	c.mu.Lock()
+	ok := !c.closed && c.eng.Complete(t.TokenID, t.Time.UnixNano(), out, profile.Trust(t.Trust))
+	c.mu.Unlock()
+	c.opts.Metrics.reported(ok)
+}
+
+// Inspect returns a credential's profile summary and its recent decisions,
+// newest first, for the read API.
+func (c *Checker) Inspect(tokenID string, max int) (engine.Snapshot, []Record, bool) {
+	c.mu.Lock()
+	s, ok := c.eng.Inspect(tokenID)
+	c.mu.Unlock()
+	return s, c.recent.find(tokenID, max), ok
+}
+
+// Model names the scoring profile in use.
+func (c *Checker) Model() string { return c.eng.Model().Name }
+
+func (c *Checker) credentials() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0
+	}
+	return float64(c.eng.Credentials())
+}
+
+// Close stops the Checker and releases the engine. Checks after Close fail
+// with ErrClosed.
+func (c *Checker) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.eng.Close()
+	}
+}
+
+// appendAnonymousKey appends the key that requests without a credential are
+// scored under: "ip:" and the client's IPv4 address, or its IPv6 /64 (one
+// host holds a whole /64, and keying on single IPv6 addresses would let it
+// make up a fresh profile, and a fresh rate limit, per request).
+func appendAnonymousKey(dst []byte, ip netip.Addr) []byte {
+	dst = append(dst, "ip:"...)
+	switch {
+	case !ip.IsValid():
+		return append(dst, "unknown"...)
+	case ip.Is4() || ip.Is4In6():
+		return ip.Unmap().AppendTo(dst)
+	}
+	p, _ := ip.WithZone("").Prefix(64)
+	return p.AppendTo(dst)
+}

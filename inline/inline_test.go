@@ -1,0 +1,219 @@
+package inline
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-sec/vigil/credential"
+	"github.com/vigil-sec/vigil/enforce"
+	"github.com/vigil-sec/vigil/engine"
+	"github.com/vigil-sec/vigil/event"
+	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/policy"
+	"github.com/vigil-sec/vigil/profile"
+	"github.com/vigil-sec/vigil/ratelimit"
+	"github.com/vigil-sec/vigil/score"
+)
+
+func TestAppendRoute(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                             "/",
+		"/":                            "/",
+		"/v1/accounts":                 "/v1/accounts",
+		"/v1/accounts/42":              "/v1/accounts/{id}",
+		"/v1/accounts/42/orders/7?x=1": "/v1/accounts/{id}/orders/{id}",
+		"/v1/users/3f2504e0-4f89-11d3-9a0c-0305e82c3301": "/v1/users/{id}",
+		"/v1/objects/507f1f77bcf86cd799439011":           "/v1/objects/{id}",
+		"/v1/files/report-2024.pdf":                      "/v1/files/report-2024.pdf",
+		"/v2/healthz#frag":                               "/v2/healthz",
+		"/api/v1//x":                                     "/api/v1//x",
+		"relative/12":                                    "relative/{id}",
+	} {
+		if got := string(appendRoute(nil, in)); got != want {
+			t.Errorf("appendRoute(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAnonymousKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"198.51.100.7":              "ip:198.51.100.7",
+		"::ffff:198.51.100.7":       "ip:198.51.100.7",
+		"2001:db8:1:2:aaaa::1":      "ip:2001:db8:1:2::/64",
+		"2001:db8:1:2:bbbb::9%eth0": "ip:2001:db8:1:2::/64",
+	} {
+		if got := string(appendAnonymousKey(nil, netip.MustParseAddr(in))); got != want {
+			t.Errorf("%s: %q, want %q", in, got, want)
+		}
+	}
+	if got := string(appendAnonymousKey(nil, netip.Addr{})); got != "ip:unknown" {
+		t.Errorf("invalid address: %q", got)
+	}
+}
+
+type testOpts struct {
+	shadow       bool
+	shadowRoutes []string
+	ladder       policy.Ladder
+}
+
+func newChecker(t testing.TB, o testOpts) *Checker {
+	t.Helper()
+	tr, err := profile.NewTracker(profile.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := score.Vigil(score.VigilOptions{WarmupEvents: 10, WarmupAge: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ladder.Throttle == 0 {
+		o.ladder = policy.Ladder{Throttle: 2, StepUp: 3.5, Block: 4.5, Margin: 0.5}
+	}
+	eng, err := engine.New(engine.Options{Tracker: tr, Model: m, Ladder: o.ladder})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := event.NewFingerprinter([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := credential.New(context.Background(), credential.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := ratelimit.New(ratelimit.Options{MaxKeys: 1024})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := enforce.NewResponder(enforce.Options{UpstreamHeaders: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Engine: eng, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp,
+		Shadow: o.shadow, ShadowRoutes: o.shadowRoutes, Throttle: Throttle{DefaultPerMinute: 6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); x.Close() })
+	return c
+}
+
+func request(at time.Duration, token, ip, ua, uri string) *gate.Request {
+	h := http.Header{}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	h.Set("User-Agent", ua)
+	return &gate.Request{Time: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(at), Method: "GET",
+		URI: uri, ClientIP: netip.MustParseAddr(ip), Header: h}
+}
+
+func check(t *testing.T, c *Checker, r *gate.Request) *gate.Result {
+	t.Helper()
+	var res gate.Result
+	if err := c.Check(context.Background(), r, &res); err != nil {
+		t.Fatal(err)
+	}
+	return &res
+}
+
+// warm teaches the checker a credential's owner: 30 requests from home.
+func warm(t *testing.T, c *Checker, token string) {
+	for i := range 30 {
+		if res := check(t, c, request(time.Duration(i)*time.Minute, token, "198.51.100.7", "okhttp/4.12.0", "/v1/orders")); res.Response.Status != 200 {
+			t.Fatalf("owner request %d: %d", i, res.Response.Status)
+		}
+	}
+}
+
+func TestCheckLevels(t *testing.T) {
+	c := newChecker(t, testOpts{})
+	warm(t, c, "tok-owner-1")
+	at := 31 * time.Minute
+	thief := func(uri string) *gate.Result {
+		at += time.Second
+		return check(t, c, request(at, "tok-owner-1", "203.0.113.66", "curl/8.5.0", uri))
+	}
+	// New network and client: 2.25, throttle; the limiter lets one through
+	// (6 a minute, burst 1), then 429s.
+	r := thief("/v1/orders")
+	if r.Verdict.Decided != policy.Throttle || r.Response.Status != 200 || r.Verdict.RateLimit.Limit != 1 {
+		t.Fatalf("first thief request: %+v", r.Verdict)
+	}
+	r = thief("/v1/orders")
+	if r.Response.Status != 429 || r.Response.Header.Get("Retry-After") == "" || !r.Verdict.Limited {
+		t.Fatalf("second thief request: %d %+v", r.Response.Status, r.Verdict)
+	}
+	// Refusals reported back make the next unfamiliar endpoints a probe.
+	c.Report(r.Ticket, gate.Outcome{Status: 403, ResponseBytes: 20})
+	r = thief("/v1/admin/users")
+	if r.Verdict.Decided < policy.StepUp || !hasReason(r, "scope_probe") {
+		t.Fatalf("probe after a refusal: %+v", r.Verdict)
+	}
+	// The owner, at home, is not affected.
+	if o := check(t, c, request(at+time.Second, "tok-owner-1", "198.51.100.7", "okhttp/4.12.0", "/v1/orders")); o.Response.Status != 200 || o.Verdict.Decided != policy.Allow {
+		t.Fatalf("owner during the attack: %d %+v", o.Response.Status, o.Verdict)
+	}
+	snap, recent, ok := c.Inspect(r.Verdict.TokenID, 3)
+	if !ok || snap.Events != 34 || len(recent) != 3 || recent[0].Decided != policy.Allow || recent[1].Route != "/v1/admin/users" {
+		t.Fatalf("inspect: %v %+v %+v", ok, snap, recent)
+	}
+}
+
+func hasReason(r *gate.Result, signal string) bool {
+	for _, x := range r.Verdict.Reasons {
+		if x.Signal == signal {
+			return true
+		}
+	}
+	return false
+}
+
+func TestShadow(t *testing.T) {
+	for _, o := range []testOpts{{shadow: true}, {shadowRoutes: []string{"/v1/"}}} {
+		c := newChecker(t, o)
+		warm(t, c, "tok-shadow")
+		r := check(t, c, request(40*time.Minute, "tok-shadow", "203.0.113.66", "curl/8.5.0", "/v1/orders"))
+		if r.Verdict.Decided == policy.Allow || r.Verdict.Level != policy.Allow || !r.Verdict.Shadow || r.Response.Status != 200 ||
+			r.Response.Upstream.Get("X-Vigil-Shadow") != "1" {
+			t.Errorf("%+v: %+v %d", o, r.Verdict, r.Response.Status)
+		}
+	}
+}
+
+func TestMalformedAndAnonymous(t *testing.T) {
+	c := newChecker(t, testOpts{})
+	r := check(t, c, request(0, "", "2001:db8::1", "curl/8", "/v1/orders"))
+	if r.Verdict.Kind != gate.Anonymous || r.Verdict.TokenID != "ip:2001:db8::/64" || r.Response.Status != 200 {
+		t.Errorf("anonymous: %+v", r.Verdict)
+	}
+	req := request(time.Second, "", "198.51.100.9", "curl/8", "/v1/orders")
+	req.Header.(http.Header).Set("Authorization", "Bearer a b c")
+	r = check(t, c, req)
+	if r.Verdict.Problem == "" || r.Response.Allowed() || !strings.HasPrefix(r.Verdict.TokenID, "ip:") {
+		t.Errorf("malformed: %d %+v", r.Response.Status, r.Verdict)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	c := newChecker(t, testOpts{})
+	c.Close()
+	if err := c.Check(context.Background(), request(0, "t", "198.51.100.7", "x", "/"), new(gate.Result)); err != ErrClosed {
+		t.Errorf("after Close: %v", err)
+	}
+	c.Report(gate.Ticket{TokenID: "tk_x"}, gate.Outcome{Status: 200})
+}
+
+func TestNewValidates(t *testing.T) {
+	_, err := New(Options{ShadowRoutes: []string{"v1"}})
+	for _, want := range []string{"no engine", "no fingerprinter", "no credential extractor", "no rate limiter", "no responder", `shadow route 0 ("v1")`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+// Package server assembles vigil's inline parts from a configuration: the
+// Checker every adapter asks, `vigil serve` (forward-auth, Envoy ext_authz
+// over HTTP and gRPC, outcome reports, health, metrics and the read API)
+// and the listeners' lifecycle.
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-sec/vigil/config"
+	"github.com/vigil-sec/vigil/credential"
+	"github.com/vigil-sec/vigil/enforce"
+	"github.com/vigil-sec/vigil/inline"
+	"github.com/vigil-sec/vigil/internal/app"
+	"github.com/vigil-sec/vigil/ratelimit"
+)
+
+// Checker is an inline.Checker with the parts it owns.
+type Checker struct {
+	*inline.Checker
+	Parts   *app.Parts
+	Metrics *inline.Metrics
+	extract *credential.Extractor
+}
+
+// NewChecker builds the inline Checker that cfg describes, registering its
+// metrics with reg (nil: none).
+func NewChecker(ctx context.Context, cfg *config.Config, env app.Env, reg prometheus.Registerer, log *slog.Logger) (*Checker, error) {
+	parts, err := app.Build(cfg, env)
+	if err != nil {
+		return nil, err
+	}
+	if parts.KeyRandom {
+		log.Warn("no fingerprint key configured: using a random key for this run, so token ids will differ from other runs and replicas",
+			"key_env", cfg.Fingerprint.KeyEnv)
+	}
+	c := cfg.Credentials
+	x, err := credential.New(ctx, credential.Options{
+		APIKeyHeaders: nonNil(c.APIKeyHeaders),
+		APIKeyQuery:   c.APIKeyQuery,
+		MaxLength:     c.MaxLength,
+		JWT: credential.JWTOptions{
+			Verify: c.JWT.Verify, JWKSURL: c.JWT.JWKSURL, JWKSFile: c.JWT.JWKSFile,
+			Refresh: c.JWT.Refresh.D(), Issuer: c.JWT.Issuer, Audience: c.JWT.Audience, Leeway: c.JWT.Leeway.D(),
+		},
+	}, log)
+	if err != nil {
+		return nil, fmt.Errorf("credentials: %w", err)
+	}
+	e := cfg.Enforce
+	resp, err := enforce.NewResponder(enforce.Options{
+		Realm: e.Realm, ACRValues: e.StepUpACRValues, MaxAge: e.StepUpMaxAge.D(), UpstreamHeaders: e.UpstreamHeaders,
+	})
+	if err != nil {
+		x.Close()
+		return nil, fmt.Errorf("enforce: %w", err)
+	}
+	lim, err := ratelimit.New(ratelimit.Options{MaxKeys: e.RateLimitKeys})
+	if err != nil {
+		x.Close()
+		return nil, fmt.Errorf("enforce.rate_limit_keys: %w", err)
+	}
+	var m *inline.Metrics
+	if reg != nil {
+		if m, err = inline.NewMetrics(reg); err != nil {
+			x.Close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	eng, err := parts.NewEngine()
+	if err != nil {
+		x.Close()
+		return nil, err
+	}
+	ch, err := inline.New(inline.Options{
+		Engine: eng, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
+		Shadow: e.Shadow, ShadowRoutes: e.ShadowRoutes,
+		Throttle: inline.Throttle{DefaultPerMinute: e.ThrottleDefaultPerMinute, MinPerMinute: e.ThrottleMinPerMinute},
+		Recent:   e.RecentDecisions, Metrics: m, Log: log,
+	})
+	if err != nil {
+		eng.Close()
+		x.Close()
+		return nil, fmt.Errorf("enforce: %w", err)
+	}
+	return &Checker{Checker: ch, Parts: parts, Metrics: m, extract: x}, nil
+}
+
+// Close releases the engine and stops the JWKS refresh.
+func (c *Checker) Close() {
+	c.Checker.Close()
+	c.extract.Close()
+}
+
+// nonNil keeps an explicitly empty list empty: credential.Options reads nil
+// as "the default".
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// ParsePrefixes parses CIDR prefixes or bare addresses, naming the setting
+// and position of a bad one.
+func ParsePrefixes(setting string, ss []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(ss))
+	for i, s := range ss {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("%s[%d]: %q is not an address or CIDR prefix", setting, i, s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
