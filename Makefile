@@ -44,6 +44,9 @@ bench: ## run the Go benchmarks (BENCH=regexp PKGS=./replay COUNT=5 for benchsta
 bench-replay: ## end-to-end load test: `vigil replay` on 1,000,000 generated events
 	bench/replay.sh
 
+bench-inline: deps ## load test of `vigil serve`: forward-auth with wrk, gRPC ext_authz with bench/grpcload
+	bench/inline.sh
+
 fuzz: ## run every Fuzz target in the repository for FUZZTIME each
 	@set -e; for pkg in $$($(GO) list $(PKGS)); do \
 		list=$$($(GO) test -list '^Fuzz' $$pkg); \

@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Load test of `vigil serve` on loopback: forward-auth over HTTP with wrk
 # (Debian's package; `make deps` installs it), then Envoy's gRPC ext_authz
-# with bench/grpcload. vigil, wrk and grpcload share this machine's cores,
-# so the figures are for all of them on one host.
+# with bench/grpcload. The load generator runs on the same host: on a
+# 2-core machine it takes one core, so vigil gets the other (GOMAXPROCS=1,
+# VIGIL_PROCS to change it). Three runnable threads on two cores make the
+# kernel time-slice them, and the slices (milliseconds) land in the tail.
 #
-#   DURATION=10s CONNS=50 THREADS=1 TOKENS=500 RUNS=3 bench/inline.sh
+#   DURATION=10s CONNS=16 THREADS=1 TOKENS=500 RUNS=3 VIGIL_PROCS=1 bench/inline.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10s}
-CONNS=${CONNS:-50}
+CONNS=${CONNS:-16}
+VIGIL_PROCS=${VIGIL_PROCS:-1}
 THREADS=${THREADS:-1}
 TOKENS=${TOKENS:-500}
 RUNS=${RUNS:-3}
@@ -29,11 +32,11 @@ serve:
   grpc_listen: $GRPC_ADDR
   admin_listen: $ADMIN_ADDR
 YAML
-VIGIL_FINGERPRINT_KEY=bench-key-0123456789abcdef "$tmp/vigil" serve --config "$tmp/vigil.yaml" 2>"$tmp/vigil.log" &
+GOMAXPROCS=$VIGIL_PROCS VIGIL_FINGERPRINT_KEY=bench-key-0123456789abcdef "$tmp/vigil" serve --config "$tmp/vigil.yaml" 2>"$tmp/vigil.log" &
 for _ in $(seq 50); do curl -sf "http://$HTTP_ADDR/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "http://$HTTP_ADDR/readyz" >/dev/null || { cat "$tmp/vigil.log" >&2; exit 1; }
 
-echo "== forward-auth (HTTP/1.1 keep-alive), wrk -t$THREADS -c$CONNS -d$DURATION, $TOKENS credentials"
+echo "== forward-auth (HTTP/1.1 keep-alive), wrk -t$THREADS -c$CONNS -d$DURATION, $TOKENS credentials, vigil GOMAXPROCS=$VIGIL_PROCS"
 for r in $(seq "$RUNS"); do
 	TOKENS=$TOKENS wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/forwardauth.lua "http://$HTTP_ADDR" >"$tmp/wrk.$r"
 	awk -v r="$r" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {n2=$NF}
@@ -42,7 +45,7 @@ done
 
 echo "== gRPC ext_authz, grpcload -c $CONNS -d $DURATION, $TOKENS credentials"
 for r in $(seq "$RUNS"); do
-	"$tmp/grpcload" -addr "$GRPC_ADDR" -c "$CONNS" -d "$DURATION" -tokens "$TOKENS" 2>&1 | sed "s/^/run $r: /"
+	"$tmp/grpcload" -addr "$GRPC_ADDR" -c "$CONNS" -conns 2 -d "$DURATION" -tokens "$TOKENS" 2>&1 | sed "s/^/run $r: /"
 done
 
 echo "== vigil's own view (decision latency histogram, /metrics)"

@@ -23,6 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/vigil-sec/vigil/config"
 	"github.com/vigil-sec/vigil/extauthz"
@@ -57,6 +59,21 @@ type Server struct {
 	grpc          *grpc.Server
 	ready         atomic.Bool
 	adminToken    string
+	drain         func()
+}
+
+// recoverUnary turns a panic in a gRPC handler into an Internal error for
+// that call instead of a crash of the process (grpc-go does not recover).
+func recoverUnary(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("panic in gRPC handler", "method", info.FullMethod, "panic", fmt.Sprint(p))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
 }
 
 // Options select what the decision listener serves.
@@ -91,6 +108,7 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 	s.Checker = ch
 
 	mux := http.NewServeMux()
+	handlers := map[string]*forwardauth.Handler{}
 	for _, h := range []struct {
 		path   string
 		o      forwardauth.Options
@@ -110,6 +128,7 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 			return nil, fmt.Errorf("serve: %s: %w", h.path, err)
 		}
 		mux.Handle(h.path, fa)
+		handlers[h.o.Gateway.String()] = fa
 		if h.prefix {
 			mux.Handle(h.path+"/", fa)
 		}
@@ -129,9 +148,15 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 	amux.HandleFunc("GET /readyz", s.readyz)
 	s.admin = s.requireAdmin(amux)
 
+	if o.Upstream == nil {
+		s.reg.MustRegister(newForwardAuthCollector(handlers))
+	}
 	if cfg.Serve.GRPCListen != "" && o.Upstream == nil {
-		s.grpc = grpc.NewServer()
-		extauthz.NewServer(ch, extauthz.Options{FailOpen: cfg.Serve.FailOpen, Logger: log}).Register(s.grpc)
+		s.grpc = grpc.NewServer(grpc.ChainUnaryInterceptor(recoverUnary(log)), grpc.MaxRecvMsgSize(cfg.Serve.MaxHeaderBytes+64<<10))
+		ext := extauthz.NewServer(ch, extauthz.Options{FailOpen: cfg.Serve.FailOpen, Logger: log})
+		ext.Register(s.grpc)
+		s.reg.MustRegister(ext)
+		s.drain = ext.Drain
 	}
 	return s, nil
 }
@@ -245,6 +270,9 @@ func (s *Server) Run(ctx context.Context, started func(Listeners)) error {
 	case runErr = <-errc:
 	}
 	s.ready.Store(false)
+	if s.drain != nil {
+		s.drain() // gRPC health says NOT_SERVING while requests finish
+	}
 	s.log.Info("vigil shutting down", "grace", s.cfg.Serve.ShutdownGrace.D())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Serve.ShutdownGrace.D())
 	defer cancel()
