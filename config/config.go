@@ -99,6 +99,8 @@ type Profile struct {
 	Learning   float64  `yaml:"learning"`
 	Establish  int      `yaml:"establish"`
 	LearnBelow float64  `yaml:"learn_below"`
+	// MaxCredentials caps the profiles held (0: no cap).
+	MaxCredentials int `yaml:"max_credentials"`
 }
 
 // Scoring selects and tunes the scoring profile.
@@ -242,6 +244,9 @@ func (c *Config) Validate() error {
 	case ProfileVigil, ProfileSeed:
 	default:
 		errs = append(errs, fmt.Errorf("scoring.profile: %q is not a scoring profile (want %q or %q)", c.Scoring.Profile, ProfileVigil, ProfileSeed))
+	}
+	if c.Profile.MaxCredentials < 0 {
+		errs = append(errs, fmt.Errorf("profile.max_credentials: %d must not be negative (0 means no cap)", c.Profile.MaxCredentials))
 	}
 	if c.Replay.Workers < 0 || c.Replay.Workers > 256 {
 		errs = append(errs, fmt.Errorf("replay.workers: %d must be between 0 and 256", c.Replay.Workers))

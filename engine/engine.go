@@ -37,6 +37,11 @@ type Options struct {
 	// judged by their own context while a thief's are contained. Zero
 	// means the block threshold.
 	BlockCredentialAt float64
+	// MaxCredentials caps the profiles held; 0 means no cap. At the cap,
+	// a credential without a profile gets one only by outranking a victim
+	// (see capacity.go); otherwise it is judged on an empty profile that
+	// is not kept.
+	MaxCredentials int
 }
 
 // Verdict is the engine's answer for one event.
@@ -85,6 +90,15 @@ type Engine struct {
 	// requests of all its credentials. Clients are few; a map will do.
 	clients map[uint64]*record
 	peerObs profile.Observation
+
+	// Capacity (capacity.go): the index hash of each record's credential,
+	// page-parallel to pages; the admission sketch; a scratch record for
+	// credentials not admitted.
+	owners              [][]owner
+	sk                  sketch
+	rng                 splitmix
+	scratch             record
+	evictions, rejected uint64
 }
 
 // New returns an Engine.
@@ -107,7 +121,14 @@ func New(opts Options) (*Engine, error) {
 	if !(opts.LearnBelow > 0 && opts.LearnBelow <= opts.Ladder.Throttle) {
 		return nil, fmt.Errorf("engine: learn_below %g must be in (0, throttle threshold %g]", opts.LearnBelow, opts.Ladder.Throttle)
 	}
-	return &Engine{opts: opts, seed: maphash.MakeSeed(), index: newIndex(), clients: make(map[uint64]*record)}, nil
+	if opts.MaxCredentials < 0 {
+		return nil, fmt.Errorf("engine: max_credentials %d must not be negative", opts.MaxCredentials)
+	}
+	e := &Engine{opts: opts, seed: maphash.MakeSeed(), index: newIndex(), clients: make(map[uint64]*record), rng: splitmix{s: 1}}
+	if opts.MaxCredentials > 0 {
+		e.sk = newSketch(opts.MaxCredentials)
+	}
+	return e, nil
 }
 
 // Close releases the engine's memory. The engine must not be used after.
@@ -116,7 +137,7 @@ func (e *Engine) Close() {
 		f()
 	}
 	e.index.release()
-	e.pages, e.frees, e.index, e.n = nil, nil, newIndex(), 0
+	e.pages, e.frees, e.index, e.n, e.owners = nil, nil, newIndex(), 0, nil
 	clear(e.clients)
 }
 
@@ -158,6 +179,7 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 	)
 	var hs [ring]uint64
 	var idx [ring]uint32
+	var gen [ring]uint64 // e.evictions when idx was found
 	n := len(evs)
 	_ = vs[:n]
 	for i := -hashAhead; i < n; i++ {
@@ -172,17 +194,40 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 			prefetchLine(unsafe.Pointer(e.index.slotAddr(h)))
 		}
 		if j := i + findAhead; j >= 0 && j < n {
-			idx[j%ring] = e.lookupHash(hs[j%ring])
+			if e.opts.MaxCredentials > 0 {
+				// With a cap, records are created, admitted and evicted only
+				// when their event is judged, in order, as Process does.
+				ix, ok := e.index.find(hs[j%ring])
+				if !ok {
+					ix = noRecord
+				}
+				idx[j%ring] = ix
+			} else {
+				idx[j%ring] = e.lookupHash(hs[j%ring])
+			}
+			gen[j%ring] = e.evictions
 		}
 		if j := i + touchAhead; j >= 0 && j < n {
-			prefetchRecord(unsafe.Pointer(e.record(idx[j%ring])))
+			if idx[j%ring] != noRecord {
+				prefetchRecord(unsafe.Pointer(e.record(idx[j%ring])))
+			}
 			prefetchLine(unsafe.Pointer(&evs[j]))
 			// A verdict's header may straddle two lines.
 			prefetchLineW(unsafe.Pointer(&vs[j]))
 			prefetchLineW(unsafe.Add(unsafe.Pointer(&vs[j]), 63))
 		}
 		if i >= 0 {
-			e.process(e.record(idx[i%ring]), &evs[i], &vs[i])
+			var r *record
+			switch ix := idx[i%ring]; {
+			case ix == noRecord || gen[i%ring] != e.evictions:
+				r = e.record(e.lookupAt(hs[i%ring], evs[i].TokenID))
+			default:
+				if e.full() {
+					e.sk.add(sketchHash(evs[i].TokenID))
+				}
+				r = e.record(ix)
+			}
+			e.process(r, &evs[i], &vs[i])
 		}
 	}
 }
@@ -267,7 +312,27 @@ func (e *Engine) Inspect(tokenID string) (Snapshot, bool) {
 // collision of two 64-bit hashes reaches even odds at about 5 billion
 // credentials.
 func (e *Engine) lookup(tokenID string) uint32 {
-	return e.lookupHash(maphash.String(e.seed, tokenID))
+	return e.lookupAt(maphash.String(e.seed, tokenID), tokenID)
+}
+
+// lookupAt finds, creates or admits the record of the credential hashed h
+// when its event is judged; while the engine is full it counts the request
+// for admission. It returns noRecord for a credential not admitted.
+func (e *Engine) lookupAt(h uint64, tokenID string) uint32 {
+	if e.full() {
+		sh := sketchHash(tokenID)
+		if i, ok := e.index.find(h); ok {
+			e.sk.add(sh)
+			return i
+		}
+		return e.admit(h, sh)
+	}
+	n := e.n
+	i := e.lookupHash(h)
+	if e.opts.MaxCredentials > 0 && e.n > n { // created: remember whose it is
+		e.setOwner(i, owner{h: h, sk: sketchHash(tokenID)})
+	}
+	return i
 }
 
 func (e *Engine) lookupHash(h uint64) uint32 {
@@ -279,6 +344,9 @@ func (e *Engine) lookupHash(h uint64) uint32 {
 		p, free := newPage()
 		e.pages = append(e.pages, p)
 		e.frees = append(e.frees, free)
+		if e.opts.MaxCredentials > 0 {
+			e.owners = append(e.owners, make([]owner, 1<<pageBits))
+		}
 	}
 	e.index.insert(h, i)
 	e.n++
@@ -299,4 +367,10 @@ func (e *Engine) client(id string) *record {
 // Clients returns the number of client_ids with a peer profile.
 func (e *Engine) Clients() int { return len(e.clients) }
 
-func (e *Engine) record(i uint32) *record { return &e.pages[i>>pageBits][i&(1<<pageBits-1)] }
+func (e *Engine) record(i uint32) *record {
+	if i == noRecord {
+		e.scratch = record{}
+		return &e.scratch
+	}
+	return &e.pages[i>>pageBits][i&(1<<pageBits-1)]
+}

@@ -65,6 +65,35 @@ func (x *index) insert(h uint64, rec uint32) {
 	}
 }
 
+// remove deletes h, which must be present, shifting later entries of its
+// probe run back so that no search stops early (no tombstones).
+func (x *index) remove(h uint64) {
+	h = fixHash(h)
+	i := h & x.mask
+	for x.slots[i].h != h {
+		i = (i + 1) & x.mask
+	}
+	for {
+		x.slots[i] = entry{}
+		j := i
+		for {
+			j = (j + 1) & x.mask
+			e := x.slots[j]
+			if e.h == 0 {
+				x.n--
+				return
+			}
+			// e may move to the hole at i if its home slot is not in (i, j].
+			home := e.h & x.mask
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				x.slots[i] = e
+				i = j
+				break
+			}
+		}
+	}
+}
+
 func (x *index) grow() {
 	old, oldFree := x.slots, x.free
 	x.slots, x.free = newSlots(len(old) * 2)

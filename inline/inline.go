@@ -156,6 +156,7 @@ func New(o Options) (*Checker, error) {
 	c.work.New = func() any { return &work{route: make([]byte, 0, 64), id: make([]byte, 0, 40)} }
 	if o.Metrics != nil {
 		o.Metrics.profiles = c.credentials
+		o.Metrics.capacity = c.capacity
 	}
 	return c, nil
 }
@@ -341,6 +342,15 @@ func (c *Checker) credentials() float64 {
 		return 0
 	}
 	return float64(c.eng.Credentials())
+}
+
+func (c *Checker) capacity() (evictions, rejected float64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return 0, 0
+	}
+	return float64(c.eng.Evictions()), float64(c.eng.Rejected())
 }
 
 // Close stops the Checker and releases the engine. Checks after Close fail

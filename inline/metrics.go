@@ -17,6 +17,7 @@ type Metrics struct {
 	bad       *prometheus.CounterVec
 	reports   *prometheus.CounterVec
 	profiles  func() float64
+	capacity  func() (evictions, rejected float64)
 }
 
 // NewMetrics registers the metrics with reg. No label ever holds a
@@ -50,7 +51,27 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}
 		return m.profiles()
 	})
-	for _, c := range []prometheus.Collector{m.decisions, m.latency, m.bad, m.reports, profiles} {
+	evictions := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "vigil", Name: "profile_evictions_total",
+		Help: "Profiles dropped for a credential seen more often, with profile.max_credentials reached.",
+	}, func() float64 {
+		if m.capacity == nil {
+			return 0
+		}
+		ev, _ := m.capacity()
+		return ev
+	})
+	unkept := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: "vigil", Name: "profile_admissions_refused_total",
+		Help: "Requests judged on an empty, unkept profile because the cap was reached and the credential not admitted (a flood of made-up credentials shows here).",
+	}, func() float64 {
+		if m.capacity == nil {
+			return 0
+		}
+		_, r := m.capacity()
+		return r
+	})
+	for _, c := range []prometheus.Collector{m.decisions, m.latency, m.bad, m.reports, profiles, evictions, unkept} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -185,5 +185,6 @@ func (p *Parts) NewEngine() (*engine.Engine, error) {
 		Ladder:            p.Ladder,
 		LearnBelow:        p.Config.Profile.LearnBelow,
 		BlockCredentialAt: p.Config.Policy.BlockCredentialAt,
+		MaxCredentials:    p.Config.Profile.MaxCredentials,
 	})
 }
