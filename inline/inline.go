@@ -237,6 +237,12 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		// cannot be authorized upstream either.
 		v.Level = policy.StepUp
 	}
+	if v.Level == policy.StepUp && v.Problem == "" && (v.Kind == gate.APIKey || v.Kind == gate.Anonymous) {
+		// Step-up authentication (RFC 9470) is an OAuth challenge: an API
+		// key or a request without a credential cannot answer it, so the
+		// request is refused instead (Decided still says step_up_auth).
+		v.Level = policy.Block
+	}
 	shadow := v.Level != policy.Allow && c.shadow(r)
 	if shadow {
 		v.Shadow, v.Level, perMinute = true, policy.Allow, 0

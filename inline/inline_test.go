@@ -2,6 +2,7 @@ package inline
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -215,5 +216,29 @@ func TestNewValidates(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}
+	}
+}
+
+// TestStepUpWithoutOAuth: an API key cannot answer an RFC 9470 challenge;
+// its step-up is enforced as a refusal.
+func TestStepUpWithoutOAuth(t *testing.T) {
+	c := newChecker(t, testOpts{})
+	key := func(at time.Duration, ip, ua, uri string) *gate.Request {
+		r := request(at, "", ip, ua, uri)
+		r.Header.(http.Header).Set("X-API-Key", "key-0123456789abcdef")
+		return r
+	}
+	for i := range 30 {
+		check(t, c, key(time.Duration(i)*time.Minute, "198.51.100.7", "okhttp/4.12.0", "/v1/orders"))
+	}
+	var last *gate.Result
+	for i := range 6 {
+		last = check(t, c, key(31*time.Minute+time.Duration(i)*time.Second, "203.0.113.66", "curl/8.5.0", fmt.Sprintf("/v1/admin/area-%d", i)))
+		if last.Verdict.Decided == policy.StepUp {
+			break
+		}
+	}
+	if last.Verdict.Decided != policy.StepUp || last.Verdict.Level != policy.Block || last.Response.Status != 403 || last.Verdict.Kind != gate.APIKey {
+		t.Fatalf("API key at step-up: decided %v, enforced %v, %d", last.Verdict.Decided, last.Verdict.Level, last.Response.Status)
 	}
 }

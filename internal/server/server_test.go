@@ -332,3 +332,31 @@ func TestProxy(t *testing.T) {
 		t.Errorf("profile after one proxied request: %+v", snap)
 	}
 }
+
+// TestEnvoyHTTPMode: Envoy's ext_authz in HTTP mode sends the original
+// method and path under path_prefix, with the original headers; vigil
+// answers 200 with its headers for the upstream, or the denial as is.
+func TestEnvoyHTTPMode(t *testing.T) {
+	s, _ := newServer(t, "", server.Options{})
+	defer s.Checker.Close()
+	h := s.Handler()
+	req := httptest.NewRequest("POST", "/v1/ext-authz/v1/orders/17?expand=1", nil)
+	req.RemoteAddr = "127.0.0.1:40000"
+	req.Header.Set("Authorization", "Bearer "+secret)
+	req.Header.Set("X-Forwarded-For", "198.51.100.7")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != 200 || rec.Header().Get("X-Vigil-Decision") != "allow" {
+		t.Fatalf("%d %v", rec.Code, rec.Header())
+	}
+	_, recent, _ := s.Checker.Inspect(rec.Header().Get("X-Vigil-Token-Id"), 1)
+	if len(recent) != 1 || recent[0].Route != "/v1/orders/{id}" || recent[0].Method != "POST" {
+		t.Errorf("judged as %+v", recent)
+	}
+	// Outside the prefix: not an ext_authz request.
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/other", nil))
+	if rec.Code != 404 {
+		t.Errorf("outside the prefix: %d", rec.Code)
+	}
+}
