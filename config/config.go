@@ -49,6 +49,7 @@ type Serve struct {
 	FailOpen           bool     `yaml:"fail_open"`
 	ExtAuthzHTTPPrefix string   `yaml:"ext_authz_http_prefix"`
 	ShutdownGrace      Duration `yaml:"shutdown_grace"`
+	DrainDelay         Duration `yaml:"drain_delay"`
 	MaxHeaderBytes     int      `yaml:"max_header_bytes"`
 }
 
@@ -101,6 +102,8 @@ type Profile struct {
 	LearnBelow float64  `yaml:"learn_below"`
 	// MaxCredentials caps the profiles held (0: no cap).
 	MaxCredentials int `yaml:"max_credentials"`
+	// MaxClients caps the peer groups (0: no cap).
+	MaxClients int `yaml:"max_clients"`
 }
 
 // Scoring selects and tunes the scoring profile.
@@ -247,6 +250,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Profile.MaxCredentials < 0 {
 		errs = append(errs, fmt.Errorf("profile.max_credentials: %d must not be negative (0 means no cap)", c.Profile.MaxCredentials))
+	}
+	if c.Profile.MaxClients < 0 {
+		errs = append(errs, fmt.Errorf("profile.max_clients: %d must not be negative (0 means no cap)", c.Profile.MaxClients))
 	}
 	if c.Replay.Workers < 0 || c.Replay.Workers > 256 {
 		errs = append(errs, fmt.Errorf("replay.workers: %d must be between 0 and 256", c.Replay.Workers))

@@ -16,8 +16,13 @@ import (
 //     frequency in a count-min sketch that ages (halves) as it fills.
 //   - A credential without a record is compared with a victim: of eight
 //     records sampled at random, the one of least value — its credential's
-//     recent frequency, plus a bonus once its profile is established (so a
-//     dormant credential, whose frequency has aged away, keeps its history).
+//     recent frequency, plus a bonus once its profile is established: above
+//     any newcomer's frequency while it was used within the last day, half
+//     that while it was used within the dormancy period (a quiet credential
+//     keeps its history against one-off floods, but a newcomer seen often
+//     can take its place), none after. Established profiles that stopped
+//     being used therefore make room in the end: a table full of them does
+//     not lock new credentials out.
 //   - It is admitted, replacing the victim, only if it has been seen more
 //     often recently than the victim is worth. Otherwise it is judged on an
 //     empty profile that is not kept: a stream of one-off credentials never
@@ -28,7 +33,9 @@ import (
 
 const (
 	sampleSize       = 8
-	establishedBonus = 16 // above the sketch's largest count: established profiles outrank any newcomer's frequency
+	establishedBonus = 16 // above the sketch's largest count: an active established profile outranks any newcomer
+	activeWithin     = 24 * 3600 * 1e9
+	quietWithin      = 30 * 24 * 3600 * 1e9
 	establishedAt    = 20 // events after which a profile counts as established for eviction
 	sketchRows       = 4
 	noRecord         = ^uint32(0) // lookupHash: judge on the scratch record
@@ -84,15 +91,20 @@ func (e *Engine) full() bool { return e.opts.MaxCredentials > 0 && int(e.n) >= e
 // admit decides whether the credential hashed h (sketch hash sh), which has
 // no record, gets one, evicting a victim; it returns the record number or
 // noRecord.
-func (e *Engine) admit(h, sh uint64) uint32 {
+func (e *Engine) admit(h, sh uint64, now int64) uint32 {
 	e.sk.add(sh)
 	want := e.sk.estimate(sh)
 	victim, worth := noRecord, 1<<30
 	for range sampleSize {
 		i := uint32(e.rng.next() % uint64(e.n))
 		v := e.sk.estimate(e.owner(i).sk)
-		if e.record(i).prof.Events() >= establishedAt {
-			v += establishedBonus
+		if p := &e.record(i).prof; p.Events() >= establishedAt {
+			switch idle := now - p.LastSeen(); {
+			case idle < activeWithin:
+				v += establishedBonus
+			case idle < quietWithin:
+				v += establishedBonus / 2
+			}
 		}
 		if v < worth {
 			victim, worth = i, v

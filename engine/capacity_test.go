@@ -156,3 +156,48 @@ func TestCappedBatchEqualsSequential(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleEstablishedMakeRoom: a table full of established credentials
+// that stopped being used does not lock new credentials out: a newcomer
+// that keeps coming back gets a profile once they have been idle a while,
+// while active established credentials keep theirs.
+func TestStaleEstablishedMakeRoom(t *testing.T) {
+	e := newCapped(t, 500)
+	var v engine.Verdict
+	for round := range 25 { // 500 established credentials, then silence
+		for i := range 500 {
+			ev := capEvent(fmt.Sprintf("tk_old_%03d", i), time.Duration(round)*time.Minute+time.Duration(i)*time.Millisecond)
+			e.Process(&ev, &v)
+		}
+	}
+	newcomer := func(at time.Duration) (bool, uint64) {
+		for i := range 20 {
+			ev := capEvent("tk_newcomer", at+time.Duration(i)*time.Minute)
+			e.Process(&ev, &v)
+		}
+		s, ok := e.Inspect("tk_newcomer")
+		return ok, s.Events
+	}
+	if ok, _ := newcomer(time.Hour); ok {
+		t.Fatal("a newcomer displaced an established credential active within the day")
+	}
+	if ok, n := newcomer(40 * 24 * time.Hour); !ok || n == 0 {
+		t.Fatalf("established credentials idle for 40 days still lock a recurring newcomer out (held %v, %d events)", ok, n)
+	}
+}
+
+func mustTracker(t *testing.T) *profile.Tracker {
+	tr, err := profile.NewTracker(profile.Params{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func mustVigil(t *testing.T) *score.Model {
+	m, err := score.Vigil(score.VigilOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

@@ -42,6 +42,9 @@ type Options struct {
 	// (see capacity.go); otherwise it is judged on an empty profile that
 	// is not kept.
 	MaxCredentials int
+	// MaxClients caps the peer groups (one per client_id); 0 means no cap.
+	// Past it, a new client_id gets no peer group.
+	MaxClients int
 }
 
 // Verdict is the engine's answer for one event.
@@ -121,8 +124,8 @@ func New(opts Options) (*Engine, error) {
 	if !(opts.LearnBelow > 0 && opts.LearnBelow <= opts.Ladder.Throttle) {
 		return nil, fmt.Errorf("engine: learn_below %g must be in (0, throttle threshold %g]", opts.LearnBelow, opts.Ladder.Throttle)
 	}
-	if opts.MaxCredentials < 0 {
-		return nil, fmt.Errorf("engine: max_credentials %d must not be negative", opts.MaxCredentials)
+	if opts.MaxCredentials < 0 || opts.MaxClients < 0 {
+		return nil, fmt.Errorf("engine: max_credentials %d and max_clients %d must not be negative", opts.MaxCredentials, opts.MaxClients)
 	}
 	e := &Engine{opts: opts, seed: maphash.MakeSeed(), index: newIndex(), clients: make(map[uint64]*record), rng: splitmix{s: 1}}
 	if opts.MaxCredentials > 0 {
@@ -156,7 +159,7 @@ func (e *Engine) Model() *score.Model { return e.opts.Model }
 // Process judges ev and learns from it. It fills ev.Keys if the caller has
 // not (profile.Keyer.Fill).
 func (e *Engine) Process(ev *event.Event, v *Verdict) {
-	e.process(e.record(e.lookup(ev.TokenID)), ev, v)
+	e.process(e.record(e.lookupAt(maphash.String(e.seed, ev.TokenID), ev.TokenID, ev.Time)), ev, v)
 }
 
 // ProcessBatch judges evs in order into vs, which must be at least as long.
@@ -220,7 +223,7 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 			var r *record
 			switch ix := idx[i%ring]; {
 			case ix == noRecord || gen[i%ring] != e.evictions:
-				r = e.record(e.lookupAt(hs[i%ring], evs[i].TokenID))
+				r = e.record(e.lookupAt(hs[i%ring], evs[i].TokenID, evs[i].Time))
 			default:
 				if e.full() {
 					e.sk.add(sketchHash(evs[i].TokenID))
@@ -240,9 +243,10 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 	e.opts.Tracker.Observe(&r.prof, ev, o)
 	var peer *record
 	if ev.ClientID != "" {
-		peer = e.client(ev.ClientID)
-		e.opts.Tracker.Observe(&peer.prof, ev, &e.peerObs)
-		o.Peer = &e.peerObs
+		if peer = e.client(ev.ClientID); peer != nil {
+			e.opts.Tracker.Observe(&peer.prof, ev, &e.peerObs)
+			o.Peer = &e.peerObs
+		}
 	}
 	m := e.opts.Model
 	m.Assess(o, ev, &v.Assessment)
@@ -306,26 +310,21 @@ func (e *Engine) Inspect(tokenID string) (Snapshot, bool) {
 	return Snapshot{Summary: r.prof.Summarize(), Home: r.home.Level, Away: r.away.Level}, true
 }
 
-// lookup returns the credential's record number, creating its record on
-// first sight. The index is keyed by a per-process keyed hash (maphash), so nobody who
-// chooses token ids can force two credentials onto one profile; a chance
-// collision of two 64-bit hashes reaches even odds at about 5 billion
-// credentials.
-func (e *Engine) lookup(tokenID string) uint32 {
-	return e.lookupAt(maphash.String(e.seed, tokenID), tokenID)
-}
-
 // lookupAt finds, creates or admits the record of the credential hashed h
-// when its event is judged; while the engine is full it counts the request
-// for admission. It returns noRecord for a credential not admitted.
-func (e *Engine) lookupAt(h uint64, tokenID string) uint32 {
+// when its event (at time now) is judged; while the engine is full it
+// counts the request for admission. It returns noRecord for a credential
+// not admitted. The index is keyed by a per-process keyed hash (maphash),
+// so nobody who chooses token ids can force two credentials onto one
+// profile; a chance collision of two 64-bit hashes reaches even odds at
+// about 5 billion credentials.
+func (e *Engine) lookupAt(h uint64, tokenID string, now int64) uint32 {
 	if e.full() {
 		sh := sketchHash(tokenID)
 		if i, ok := e.index.find(h); ok {
 			e.sk.add(sh)
 			return i
 		}
-		return e.admit(h, sh)
+		return e.admit(h, sh, now)
 	}
 	n := e.n
 	i := e.lookupHash(h)
@@ -354,10 +353,16 @@ func (e *Engine) lookupHash(h uint64) uint32 {
 }
 
 // client returns the peer-group record of a client_id.
+// It returns nil for a new client_id once MaxClients are held: client_id
+// may come from a claim nobody verified, and made-up ones must not grow
+// the engine.
 func (e *Engine) client(id string) *record {
 	h := maphash.String(e.seed, id)
 	r, ok := e.clients[h]
 	if !ok {
+		if e.opts.MaxClients > 0 && len(e.clients) >= e.opts.MaxClients {
+			return nil
+		}
 		r = new(record)
 		e.clients[h] = r
 	}

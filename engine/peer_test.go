@@ -90,3 +90,23 @@ func TestProbationDespiteHysteresis(t *testing.T) {
 		t.Errorf("a network used on three days, each request below the throttle threshold, still scores %v", v.Risk)
 	}
 }
+
+// TestClientsCapped: made-up client_ids beyond MaxClients get no peer
+// group, and the engine does not grow with them.
+func TestClientsCapped(t *testing.T) {
+	e2, err := engine.New(engine.Options{Tracker: mustTracker(t), Model: mustVigil(t), MaxClients: 100,
+		Ladder: policy.Ladder{Throttle: 4, StepUp: 7, Block: 10, Margin: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	var v engine.Verdict
+	for i := range 5000 {
+		ev := capEvent(fmt.Sprintf("tk_%d", i), time.Duration(i)*time.Millisecond)
+		ev.ClientID, ev.Has = fmt.Sprintf("forged-client-%d", i), ev.Has|event.HasClientID
+		e2.Process(&ev, &v)
+	}
+	if n := e2.Clients(); n != 100 {
+		t.Errorf("%d peer groups, cap 100", n)
+	}
+}

@@ -250,7 +250,7 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 	if perMinute > 0 {
 		burst := max(1, int(math.Ceil(perMinute/6))) // ten seconds' worth
 		lr := c.opts.Limiter.Allow(v.TokenID, now, perMinute/60, burst)
-		v.RateLimit = gate.RateLimit{Limit: lr.Limit, Remaining: lr.Remaining, Reset: lr.Reset, Window: time.Minute}
+		v.RateLimit = gate.RateLimit{Limit: lr.Limit, Remaining: lr.Remaining, Reset: lr.Reset, Window: lr.Window}
 		if lr.Allowed {
 			v.Level = policy.Allow
 		} else {
@@ -309,9 +309,25 @@ func (c *Checker) shadow(r *gate.Request) bool {
 		return true
 	}
 	for _, p := range c.opts.ShadowRoutes {
-		if strings.HasPrefix(r.URI, p) {
+		if routeHasPrefix(r.URI, p) {
 			return true
 		}
+	}
+	return false
+}
+
+// routeHasPrefix reports whether uri's path is p or lies under it: "/beta"
+// covers "/beta", "/beta/x" and "/beta?q", not "/beta-admin".
+func routeHasPrefix(uri, p string) bool {
+	if !strings.HasPrefix(uri, p) {
+		return false
+	}
+	if len(uri) == len(p) || strings.HasSuffix(p, "/") {
+		return true
+	}
+	switch uri[len(p)] {
+	case '/', '?', '#':
+		return true
 	}
 	return false
 }

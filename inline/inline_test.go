@@ -8,8 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-sec/vigil/credential"
+	"github.com/vigil-sec/vigil/decision"
 	"github.com/vigil-sec/vigil/enforce"
 	"github.com/vigil-sec/vigil/engine"
 	"github.com/vigil-sec/vigil/event"
@@ -240,5 +242,31 @@ func TestStepUpWithoutOAuth(t *testing.T) {
 	}
 	if last.Verdict.Decided != policy.StepUp || last.Verdict.Level != policy.Block || last.Response.Status != 403 || last.Verdict.Kind != gate.APIKey {
 		t.Fatalf("API key at step-up: decided %v, enforced %v, %d", last.Verdict.Decided, last.Verdict.Level, last.Response.Status)
+	}
+}
+
+func TestRouteHasPrefix(t *testing.T) {
+	for _, c := range []struct {
+		uri, p string
+		want   bool
+	}{
+		{"/beta", "/beta", true}, {"/beta/x", "/beta", true}, {"/beta?q=1", "/beta", true},
+		{"/beta-admin", "/beta", false}, {"/bet", "/beta", false}, {"/v1/x", "/v1/", true},
+	} {
+		if got := routeHasPrefix(c.uri, c.p); got != c.want {
+			t.Errorf("routeHasPrefix(%q, %q) = %v", c.uri, c.p, got)
+		}
+	}
+}
+
+func TestRecentKeepsBoundedStrings(t *testing.T) {
+	r := newRecent(4)
+	huge := strings.Repeat("é", 100_000)
+	r.add(Record{TokenID: "tk_a", Method: huge, RequestID: huge, Route: huge,
+		Reasons: []decision.Reason{{Signal: "x", Detail: huge}}})
+	got := r.find("tk_a", 1)[0]
+	if len(got.Method) > maxKeptMethod || len(got.RequestID) > maxKeptRequestID || len(got.Route) > maxKeptRoute ||
+		len(got.Reasons[0].Detail) > maxKeptDetail || !utf8.ValidString(got.Route) {
+		t.Errorf("kept %d/%d/%d/%d bytes", len(got.Method), len(got.RequestID), len(got.Route), len(got.Reasons[0].Detail))
 	}
 }

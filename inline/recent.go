@@ -1,8 +1,10 @@
 package inline
 
 import (
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/vigil-sec/vigil/decision"
@@ -34,12 +36,23 @@ type recent struct {
 
 func newRecent(n int) *recent { return &recent{ring: make([]Record, n)} }
 
+// Limits on what the ring keeps of a request: its strings come from the
+// client, and the ring must not become a store for whatever size they
+// choose.
+const (
+	maxKeptMethod    = 16
+	maxKeptRequestID = 128
+	maxKeptRoute     = 256
+	maxKeptDetail    = 512
+)
+
 func (r *recent) add(rec Record) {
-	if rec.Method != "" {
-		rec.Method = string([]byte(rec.Method)) // the request's memory is not ours to keep
-	}
-	if rec.RequestID != "" {
-		rec.RequestID = string([]byte(rec.RequestID))
+	// Copies, cut to size: the request's memory is not ours to keep.
+	rec.Method = clip(rec.Method, maxKeptMethod)
+	rec.RequestID = clip(rec.RequestID, maxKeptRequestID)
+	rec.Route = clip(rec.Route, maxKeptRoute)
+	for i := range rec.Reasons {
+		rec.Reasons[i].Detail = clip(rec.Reasons[i].Detail, maxKeptDetail)
 	}
 	r.mu.Lock()
 	r.ring[r.next] = rec
@@ -66,6 +79,19 @@ func (r *recent) find(tokenID string, max int) []Record {
 		}
 	}
 	return out
+}
+
+// clip returns a copy of s cut to at most n bytes (on a UTF-8 boundary,
+// with "…" when cut).
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return strings.Clone(s)
+	}
+	cut := n - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…" // concatenation copies
 }
 
 // unsafeString views b as a string without copying. The caller guarantees

@@ -63,7 +63,7 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 				URI:       r.RequestURI,
 				ClientIP:  forwardauth.ClientIP(r, o.TrustedProxies),
 				Header:    r.Header,
-				RequestID: r.Header.Get("X-Request-Id"),
+				RequestID: requestID(r.Header.Get("X-Request-Id")),
 			}
 			if req.URI == "" {
 				req.URI = r.URL.RequestURI()
@@ -73,6 +73,12 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 			}
 			err := c.Check(r.Context(), req, res)
 			req.Header = nil // the request is not the slot's to keep
+			// Only vigil speaks in X-Vigil-* headers, whatever happens next.
+			for k := range r.Header {
+				if len(k) >= len(reservedPrefix) && strings.EqualFold(k[:len(reservedPrefix)], reservedPrefix) {
+					delete(r.Header, k)
+				}
+			}
 			if err != nil {
 				if errors.Is(err, r.Context().Err()) {
 					return // the client went away
@@ -96,12 +102,6 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 				w.Write(resp.Body)
 				return
 			}
-			// Only vigil speaks in X-Vigil-* headers.
-			for k := range r.Header {
-				if len(k) >= len(reservedPrefix) && strings.EqualFold(k[:len(reservedPrefix)], reservedPrefix) {
-					delete(r.Header, k)
-				}
-			}
 			for k, vs := range resp.Upstream {
 				r.Header[k] = vs
 			}
@@ -115,6 +115,20 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 			cw.ResponseWriter = nil
 		})
 	}
+}
+
+// requestID keeps a client's request id only if it is short printable
+// ASCII: it is stored with the decision.
+func requestID(s string) string {
+	if len(s) > 128 {
+		return ""
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return ""
+		}
+	}
+	return s
 }
 
 // slot is one request's scratch space.

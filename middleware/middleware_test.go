@@ -106,8 +106,14 @@ func TestMiddleware(t *testing.T) {
 	for _, open := range []bool{false, true} {
 		rec = httptest.NewRecorder()
 		called := false
-		middleware.New(broken, middleware.Options{FailOpen: open})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { called = true })).
-			ServeHTTP(rec, httptest.NewRequest("GET", "/", nil))
+		req := httptest.NewRequest("GET", "/", nil)
+		req.Header.Set("X-Vigil-Decision", "allow")
+		middleware.New(broken, middleware.Options{FailOpen: open})(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+			called = true
+			if r.Header.Get("X-Vigil-Decision") != "" {
+				t.Error("a forged X-Vigil-Decision reached the handler on fail-open")
+			}
+		})).ServeHTTP(rec, req)
 		if called != open || (!open && rec.Code != 503) {
 			t.Errorf("fail open %v: called %v, %d", open, called, rec.Code)
 		}

@@ -186,5 +186,6 @@ func (p *Parts) NewEngine() (*engine.Engine, error) {
 		LearnBelow:        p.Config.Profile.LearnBelow,
 		BlockCredentialAt: p.Config.Policy.BlockCredentialAt,
 		MaxCredentials:    p.Config.Profile.MaxCredentials,
+		MaxClients:        p.Config.Profile.MaxClients,
 	})
 }

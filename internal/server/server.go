@@ -14,6 +14,7 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -109,6 +110,8 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 
 	mux := http.NewServeMux()
 	handlers := map[string]*forwardauth.Handler{}
+	var ext *forwardauth.Handler
+	var extPrefix string
 	for _, h := range []struct {
 		path   string
 		o      forwardauth.Options
@@ -127,16 +130,30 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 			ch.Close()
 			return nil, fmt.Errorf("serve: %s: %w", h.path, err)
 		}
-		mux.Handle(h.path, fa)
 		handlers[h.o.Gateway.String()] = fa
 		if h.prefix {
-			mux.Handle(h.path+"/", fa)
+			ext, extPrefix = fa, h.path
+			continue
 		}
+		mux.Handle(h.path, fa)
 	}
-	mux.HandleFunc("POST "+PathReport, s.report)
+	mux.Handle("POST "+PathReport, s.reporters(trusted, s.report))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	s.decide = mux
+	if ext != nil {
+		// Envoy sends the original path under the prefix as it came:
+		// ServeMux would clean it ("//", "/./") and answer a redirect,
+		// which Envoy takes as a denial. The prefix goes to the handler
+		// before the mux sees it.
+		s.decide = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := r.URL.Path; p == extPrefix || strings.HasPrefix(p, extPrefix+"/") {
+				ext.ServeHTTP(w, r)
+				return
+			}
+			mux.ServeHTTP(w, r)
+		})
+	}
 	if o.Upstream != nil {
 		s.decide = s.proxy(o.Upstream, trusted)
 	}
@@ -273,6 +290,12 @@ func (s *Server) Run(ctx context.Context, started func(Listeners)) error {
 	if s.drain != nil {
 		s.drain() // gRPC health says NOT_SERVING while requests finish
 	}
+	if d := s.cfg.Serve.DrainDelay.D(); d > 0 {
+		// Load balancers and Envoy see /readyz and the gRPC health fail
+		// and stop sending before the listeners close.
+		s.log.Info("vigil draining", "delay", d)
+		time.Sleep(d)
+	}
 	s.log.Info("vigil shutting down", "grace", s.cfg.Serve.ShutdownGrace.D())
 	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.Serve.ShutdownGrace.D())
 	defer cancel()
@@ -318,6 +341,28 @@ func (s *Server) requireAdmin(h http.Handler) http.Handler {
 			return
 		}
 		h.ServeHTTP(w, r)
+	})
+}
+
+// reporters admits outcome reports only from trusted proxies or with the
+// admin token: a report moves a credential's failure and volume counters,
+// so anyone else could push another credential towards a block.
+func (s *Server) reporters(trusted []netip.Prefix, h http.HandlerFunc) http.Handler {
+	want := []byte("Bearer " + s.adminToken)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peer := forwardauth.PeerAddr(r)
+		ok := peer.IsValid() && slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(peer.Unmap()) })
+		if !ok && s.adminToken != "" {
+			ok = subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) == 1
+		}
+		if !ok {
+			if s.Checker.Metrics != nil {
+				s.Checker.Metrics.BadRequest("report_forbidden")
+			}
+			http.Error(w, "reports are accepted from serve.trusted_proxies or with the admin token", http.StatusForbidden)
+			return
+		}
+		h(w, r)
 	})
 }
 

@@ -260,8 +260,16 @@ not json
 
 {"token_id":%q,"status":403,"response_bytes":10}
 `, id, id, id)
+	// Reports move a credential's counters: only trusted proxies send them.
 	rec = httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("POST", server.PathReport, strings.NewReader(body)))
+	if rec.Code != 403 {
+		t.Fatalf("report from an untrusted peer: %d", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	post := httptest.NewRequest("POST", server.PathReport, strings.NewReader(body))
+	post.RemoteAddr = "127.0.0.1:6000"
+	h.ServeHTTP(rec, post)
 	var out struct {
 		Applied int      `json:"applied"`
 		Errors  []string `json:"errors"`
