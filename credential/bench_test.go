@@ -19,6 +19,8 @@ func BenchmarkExtract(b *testing.B) {
 	uncached := newTest(b, vo)
 	uncached.jwt.cache = nil
 	opaque := "Bearer gho_16C7e42F292c6912E7710c838347Ae178B4a"
+	sigv4 := "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, " +
+		"SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
 	jwtRS, jwtES := "Bearer "+rs.sign(b, claims(nil)), "Bearer "+ec.sign(b, claims(nil))
 	for _, bc := range []struct {
 		name string
@@ -31,6 +33,8 @@ func BenchmarkExtract(b *testing.B) {
 		{"api_key_header/MapHeaders", plain, gate.MapHeaders{"x-api-key": "sk_live_51H8xKqLkdIwHu7ixZ", "user-agent": "okhttp/4.12"}, gate.APIKey},
 		{"api_key_header/http.Header", plain, http.Header{"X-Api-Key": {"sk_live_51H8xKqLkdIwHu7ixZ"}}, gate.APIKey},
 		{"anonymous/MapHeaders", plain, gate.MapHeaders{"user-agent": "okhttp/4.12"}, gate.Anonymous},
+		{"basic/MapHeaders", plain, gate.MapHeaders{"authorization": "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==", "user-agent": "okhttp/4.12"}, gate.APIKey},
+		{"sigv4_then_api_key/MapHeaders", plain, gate.MapHeaders{"authorization": sigv4, "x-api-key": "sk_live_51H8xKqLkdIwHu7ixZ"}, gate.APIKey},
 		{"jwt_unverified/ES256", plain, gate.MapHeaders{"authorization": jwtES}, gate.Bearer},
 		{"jwt_verified/RS256", verifying, gate.MapHeaders{"authorization": jwtRS}, gate.Bearer},
 		{"jwt_verified/ES256", verifying, gate.MapHeaders{"authorization": jwtES}, gate.Bearer},

@@ -32,8 +32,9 @@ const (
 // answers 401 with them in WWW-Authenticate.
 const (
 	// ProblemInvalidRequest: the request presents its credential in a
-	// malformed or ambiguous way (no token after the scheme, an unsupported
-	// scheme, the same credential twice).
+	// malformed or ambiguous way (an Authorization value that is not a
+	// scheme and its credentials, no token after the scheme, the same
+	// credential twice), or a Basic credential that is malformed.
 	ProblemInvalidRequest = "invalid_request"
 	// ProblemInvalidToken: the credential itself is malformed (characters
 	// outside its syntax, too long) or, with verification on, a JWT that is
@@ -100,15 +101,19 @@ type JWTOptions struct {
 // a copy of a Credential shares that buffer.
 type Credential struct {
 	// Kind says how the credential was presented; Anonymous when there was
-	// none, or when Extract returned an error.
+	// none (an Authorization scheme other than Bearer, DPoP and Basic is
+	// none), or when Extract returned an error. Basic credentials are
+	// APIKey: like an API key, they are a long-lived secret the client
+	// sends as it is.
 	Kind gate.Kind
 	// Secret is the raw credential (for Authorization, the token without its
-	// scheme; for a query parameter, the percent-decoded value). The caller
-	// fingerprints it and wipes it (Secret.Wipe). nil for Anonymous.
+	// scheme: for Basic, the base64 value as sent; for a query parameter,
+	// the percent-decoded value). The caller fingerprints it and wipes it
+	// (Secret.Wipe). nil for Anonymous.
 	Secret event.Secret
-	// Source says where the credential came from: "authorization",
-	// "header:x-api-key" (the header name in lower case), "query:api_key".
-	// Empty for Anonymous.
+	// Source says where the credential came from: "authorization" (Bearer
+	// and DPoP), "authorization:basic", "header:x-api-key" (the header name
+	// in lower case), "query:api_key". Empty for Anonymous.
 	Source string
 	// Claims are the JWT's claims; the zero value unless the credential is
 	// a bearer or DPoP token that is a JWT.
@@ -170,7 +175,7 @@ func (e *Error) Unwrap() error {
 // reach a message; TestErrorMessagesAreFixed holds the list to it.
 const (
 	reasonDuplicate   = "presented more than once"
-	reasonScheme      = "authentication scheme is neither Bearer nor DPoP"
+	reasonAuthSyntax  = "value is not an authentication scheme followed by credentials"
 	reasonEmpty       = "credential is empty"
 	reasonToken68     = "token has characters outside the token68 syntax of RFC 6750"
 	reasonKeyChars    = "credential has characters other than visible ASCII, or a comma"
@@ -190,6 +195,9 @@ const (
 func tooLongReason(max int) string {
 	return "credential is longer than " + strconv.Itoa(max) + " bytes"
 }
+
+// sourceBasic is the Source of Basic credentials.
+const sourceBasic = "authorization:basic"
 
 // name is a header or query parameter the Extractor looks at, with its
 // spellings precomputed so that lookups allocate nothing.
@@ -265,7 +273,7 @@ func (o *Options) validate() error {
 		}
 		l := strings.ToLower(h)
 		if l == "authorization" {
-			return errors.New("credential: Authorization cannot be an API-key header: it is read as Bearer or DPoP")
+			return errors.New("credential: Authorization cannot be an API-key header: it is read as Bearer, DPoP or Basic")
 		}
 		if seen[l] {
 			return fmt.Errorf("credential: API-key header %q is listed twice", h)
@@ -369,6 +377,9 @@ func (x *Extractor) Close() error {
 // target uri (path and query, undecoded) and stores it in c, overwriting
 // all of c but its buffer. The first credential present wins: Authorization,
 // then the API-key headers, then the query parameters, in configured order.
+// An Authorization header of another scheme than Bearer, DPoP and Basic
+// (AWS SigV4, Digest, "Token xyz") holds no credential vigil reads: the
+// API-key headers and query parameters are looked at as if it were absent.
 //
 // No credential at all is not an error: c.Kind is Anonymous. A malformed
 // or invalid credential returns an *Error and leaves c Anonymous with a nil
@@ -381,7 +392,9 @@ func (x *Extractor) Extract(h gate.Headers, uri string, c *Credential) error {
 			return x.fail(c, ProblemInvalidRequest, x.auth.field, reasonDuplicate)
 		}
 		if v = trimOWS(v); v != "" {
-			return x.fromAuthorization(v, c)
+			if read, err := x.fromAuthorization(v, c); read {
+				return err
+			}
 		}
 	}
 	for i := range x.headers {
@@ -414,7 +427,10 @@ func (c *Credential) setSecret(raw string) {
 }
 
 // fromAuthorization reads an Authorization value, trimmed and not empty.
-func (x *Extractor) fromAuthorization(v string, c *Credential) error {
+// It reports false, with c left Anonymous, when the value is well-formed
+// credentials of a scheme vigil does not read, so that Extract goes on to
+// the API-key headers and query parameters.
+func (x *Extractor) fromAuthorization(v string, c *Credential) (read bool, _ error) {
 	scheme, tok := splitScheme(v)
 	var kind gate.Kind
 	switch {
@@ -422,16 +438,24 @@ func (x *Extractor) fromAuthorization(v string, c *Credential) error {
 		kind = gate.Bearer
 	case asciiEqualFold(scheme, "DPoP"):
 		kind = gate.DPoP
+	case asciiEqualFold(scheme, "Basic"):
+		return true, x.fromBasic(tok, c)
 	default:
-		return x.fail(c, ProblemInvalidRequest, x.auth.field, reasonScheme)
+		if !isToken(scheme) || tok == "" {
+			return true, x.fail(c, ProblemInvalidRequest, x.auth.field, reasonAuthSyntax)
+		}
+		if reason := checkOtherCredentials(tok); reason != "" {
+			return true, x.fail(c, ProblemInvalidRequest, x.auth.field, reason)
+		}
+		return false, nil
 	}
 	switch {
 	case tok == "":
-		return x.fail(c, ProblemInvalidRequest, x.auth.field, reasonEmpty)
+		return true, x.fail(c, ProblemInvalidRequest, x.auth.field, reasonEmpty)
 	case len(tok) > x.maxLen:
-		return x.fail(c, ProblemInvalidToken, x.auth.field, x.reasonTooLong)
+		return true, x.fail(c, ProblemInvalidToken, x.auth.field, x.reasonTooLong)
 	case !isToken68(tok):
-		return x.fail(c, ProblemInvalidToken, x.auth.field, reasonToken68)
+		return true, x.fail(c, ProblemInvalidToken, x.auth.field, reasonToken68)
 	}
 	c.setSecret(tok)
 	c.Kind = kind
@@ -440,7 +464,7 @@ func (x *Extractor) fromAuthorization(v string, c *Credential) error {
 		if x.jwt != nil {
 			var reason string
 			if reason, c.scratch = x.jwt.verify(c.buf, c.scratch, &c.Claims); reason != "" {
-				return x.fail(c, ProblemInvalidToken, x.auth.field, reason)
+				return true, x.fail(c, ProblemInvalidToken, x.auth.field, reason)
 			}
 		} else {
 			// A token that does not read as a JWT is an opaque token.
@@ -448,6 +472,25 @@ func (x *Extractor) fromAuthorization(v string, c *Credential) error {
 			_, c.scratch = readJWT(c.buf, c.scratch, &c.Claims, &p)
 		}
 	}
+	return true, nil
+}
+
+// fromBasic reads the token of a Basic Authorization value (RFC 7617): the
+// base64 of user-id:password, taken whole as the secret and never decoded.
+// RFC 6750's invalid_token is a bearer-token notion, so a malformed Basic
+// credential is invalid_request.
+func (x *Extractor) fromBasic(tok string, c *Credential) error {
+	switch {
+	case tok == "":
+		return x.fail(c, ProblemInvalidRequest, x.auth.field, reasonEmpty)
+	case len(tok) > x.maxLen:
+		return x.fail(c, ProblemInvalidRequest, x.auth.field, x.reasonTooLong)
+	case !isToken68(tok):
+		return x.fail(c, ProblemInvalidRequest, x.auth.field, reasonToken68)
+	}
+	c.setSecret(tok)
+	c.Kind = gate.APIKey
+	c.Source = sourceBasic
 	return nil
 }
 

@@ -48,6 +48,8 @@ type extractCase struct {
 func TestExtract(t *testing.T) {
 	long := strings.Repeat("a", DefaultMaxLength)
 	query := Options{APIKeyQuery: []string{"api_key", "key"}}
+	sigv4 := "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, " +
+		"SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
 	cases := []extractCase{
 		{name: "nothing", uri: "/v1/users?api_key=abc", kind: gate.Anonymous},
 		{name: "unrelated headers", hdr: map[string]string{"User-Agent": "curl/8", "X-Api": "k"}, kind: gate.Anonymous},
@@ -63,9 +65,49 @@ func TestExtract(t *testing.T) {
 		{name: "longest accepted", hdr: map[string]string{"Authorization": "Bearer " + long}, kind: gate.Bearer, secret: long, source: "authorization"},
 		{name: "JWT-shaped but not a JWT is opaque", hdr: map[string]string{"Authorization": "Bearer eyJhbGci.eyJzdWIi.c2ln"}, kind: gate.Bearer, secret: "eyJhbGci.eyJzdWIi.c2ln", source: "authorization"},
 
+		// Authorization: Basic, a credential read as an API key.
+		{name: "basic", hdr: map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, kind: gate.APIKey, secret: "dXNlcjpwYXNz", source: "authorization:basic"},
+		{name: "basic lower-case scheme, padding", hdr: map[string]string{"Authorization": "basic  dXNlcjpw=="}, kind: gate.APIKey, secret: "dXNlcjpw==", source: "authorization:basic"},
+		{name: "basic is not read as a JWT", hdr: map[string]string{"Authorization": "Basic eyJhbGci.eyJzdWIi.c2ln"}, kind: gate.APIKey, secret: "eyJhbGci.eyJzdWIi.c2ln", source: "authorization:basic"},
+		{name: "basic wins over an API key", hdr: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": "key-123"}, kind: gate.APIKey, secret: "dXNlcjpwYXNz", source: "authorization:basic"},
+		{name: "basic longest accepted", hdr: map[string]string{"Authorization": "Basic " + long}, kind: gate.APIKey, secret: long, source: "authorization:basic"},
+		{name: "basic without token", hdr: map[string]string{"Authorization": "Basic "}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "basic over-long", hdr: map[string]string{"Authorization": "Basic " + long + "a"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "basic not token68", hdr: map[string]string{"Authorization": "Basic dXNl cjpw"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "basic joined with a second credential", hdr: map[string]string{"Authorization": "Basic dXNlcjpw, Bearer abc"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "basic control character", hdr: map[string]string{"Authorization": "Basic dXNl\x00cjpw"}, problem: ProblemInvalidRequest, field: "Authorization"},
+
+		// Authorization: other schemes hold no credential vigil reads; the
+		// API-key headers and query parameters are looked at instead.
+		{name: "aws sigv4", hdr: map[string]string{"Authorization": sigv4}, kind: gate.Anonymous},
+		{name: "aws sigv4 with an API key", opts: query, hdr: map[string]string{"Authorization": sigv4, "X-API-Key": "key-123"}, uri: "/?api_key=qk1",
+			kind: gate.APIKey, secret: "key-123", source: "header:x-api-key"},
+		{name: "token scheme with a query API key", opts: query, hdr: map[string]string{"Authorization": "Token xyz"}, uri: "/?api_key=qk1", kind: gate.APIKey, secret: "qk1", source: "query:api_key"},
+		{name: "token scheme", hdr: map[string]string{"Authorization": "Token xyz"}, kind: gate.Anonymous},
+		{name: "token68 with non-token characters", hdr: map[string]string{"Authorization": "NTLM TlRMTVNTUAABAAAAB4IIog+/=="}, kind: gate.Anonymous},
+		{name: "digest", hdr: map[string]string{"Authorization": `Digest username="Mufasa", realm="http-auth@example.org", uri="/dir/index.html", ` +
+			`algorithm=SHA-256, nonce="7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v", nc=00000001, cnonce="f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ", ` +
+			`qop=auth, response="753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1", opaque="FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS"`}, kind: gate.Anonymous},
+		{name: "quoted comma and escaped quote", hdr: map[string]string{"Authorization": `Custom realm="a, \"b\", c" , k = v`}, kind: gate.Anonymous},
+		{name: "scheme with tchars, tab", hdr: map[string]string{"Authorization": "X-Vendor.v1!\tk=v"}, kind: gate.Anonymous},
+		{name: "non-ASCII in a parameter", hdr: map[string]string{"Authorization": `Digest username="é", realm="r"`}, kind: gate.Anonymous},
+
 		// Authorization: malformed.
-		{name: "unknown scheme", hdr: map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, problem: ProblemInvalidRequest, field: "Authorization"},
 		{name: "raw key without scheme", hdr: map[string]string{"Authorization": "sk_live_abcdef"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "raw key without scheme, wins over an API key", hdr: map[string]string{"Authorization": "sk_live_abcdef", "X-API-Key": "key-123"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "scheme not a token", hdr: map[string]string{"Authorization": "Tok/en xyz"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "scheme not a token, quoted", hdr: map[string]string{"Authorization": `"Token" xyz`}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "garbage", hdr: map[string]string{"Authorization": "@@@ ###"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme, control character", hdr: map[string]string{"Authorization": "Token xy\x00z"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme, DEL", hdr: map[string]string{"Authorization": "Token xyz\x7f"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme, newline", hdr: map[string]string{"Authorization": "Token xyz\r\nX-Admin: 1"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme, two words", hdr: map[string]string{"Authorization": "Token abc def"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme, word after a comma", hdr: map[string]string{"Authorization": "Token abc, def"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme, only commas", hdr: map[string]string{"Authorization": "Token , ,"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme, unclosed quote", hdr: map[string]string{"Authorization": `Custom realm="abc, k=v`}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme joined with Bearer", hdr: map[string]string{"Authorization": "Token abc, Bearer def"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "sigv4 joined with Bearer", hdr: map[string]string{"Authorization": sigv4 + ",Bearer def"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "other scheme joined, wins over an API key", hdr: map[string]string{"Authorization": "Token abc, Bearer def", "X-API-Key": "key-123"}, problem: ProblemInvalidRequest, field: "Authorization"},
 		{name: "scheme prefix only", hdr: map[string]string{"Authorization": "Bearerabc"}, problem: ProblemInvalidRequest, field: "Authorization"},
 		{name: "no token", hdr: map[string]string{"Authorization": "Bearer"}, problem: ProblemInvalidRequest, field: "Authorization"},
 		{name: "no token, trailing space", hdr: map[string]string{"Authorization": "Bearer   "}, problem: ProblemInvalidRequest, field: "Authorization"},
@@ -79,7 +121,7 @@ func TestExtract(t *testing.T) {
 		{name: "auth-params", hdr: map[string]string{"Authorization": `Bearer realm="x"`}, problem: ProblemInvalidToken, field: "Authorization"},
 		{name: "over-long", hdr: map[string]string{"Authorization": "Bearer " + long + "a"}, problem: ProblemInvalidToken, field: "Authorization"},
 		{name: "over-long with a smaller maximum", opts: Options{MaxLength: 8}, hdr: map[string]string{"Authorization": "Bearer 123456789"}, problem: ProblemInvalidToken, field: "Authorization"},
-		{name: "malformed Authorization wins over an API key", hdr: map[string]string{"Authorization": "Basic x", "X-API-Key": "key1"}, problem: ProblemInvalidRequest, field: "Authorization"},
+		{name: "malformed Authorization wins over an API key", hdr: map[string]string{"Authorization": "Bearer", "X-API-Key": "key1"}, problem: ProblemInvalidRequest, field: "Authorization"},
 
 		// API-key headers.
 		{name: "api key", hdr: map[string]string{"X-API-Key": "key-123"}, kind: gate.APIKey, secret: "key-123", source: "header:x-api-key"},

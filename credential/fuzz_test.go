@@ -68,6 +68,10 @@ func FuzzExtractAuthorization(f *testing.F) {
 		"Bearer abc", "bearer abc==", "DPoP abc", "Bearer " + jwt, "DPoP " + jwt, "Bearer " + tamper(f, jwt),
 		"Basic dXNlcjpw", "Bearer", "Bearer a b", " Bearer\tabc ", "Bearer eyJ.eyJ.x", "Bearer eyJhbGciOiJub25lIn0.e30.",
 		"Bearer " + strings.Repeat("a", 513), "Bearer é",
+		"Basic dXNlcjpwYXNz", "basic a==", "Basic " + strings.Repeat("a", 513), "Basic a, Bearer b",
+		"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request, SignedHeaders=host;x-amz-date, Signature=5d67",
+		"Token xyz", `Digest username="a, b", realm="r\"", nc=01`, "Token a, Bearer b", "Token a b", "Token ,", `Custom k="`,
+		"sk_live_abc", "@@@ ###", "Token x\x00", "Token é",
 	} {
 		f.Add(s)
 	}
@@ -77,8 +81,8 @@ func FuzzExtractAuthorization(f *testing.F) {
 				var c Credential
 				err := x.Extract(h, "/", &c)
 				checkFuzz(t, x, v, &c, err, false)
-				if err == nil && strings.TrimSpace(v) != "" && c.Kind != gate.Bearer && c.Kind != gate.DPoP {
-					t.Fatalf("Authorization %q accepted as %v", v, c.Kind)
+				if err == nil {
+					checkAuthorizationKind(t, v, &c)
 				}
 			}
 		}
@@ -122,4 +126,40 @@ func FuzzExtractURI(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkAuthorizationKind checks that Authorization v, accepted, was read
+// according to its scheme: Bearer, DPoP or Basic as such, any other only if
+// it is a token followed by credentials, as Anonymous.
+func checkAuthorizationKind(t *testing.T, v string, c *Credential) {
+	t.Helper()
+	v = strings.Trim(v, " \t")
+	if v == "" {
+		if c.Kind != gate.Anonymous {
+			t.Fatalf("empty Authorization read as %v", c.Kind)
+		}
+		return
+	}
+	scheme, rest := splitScheme(v)
+	var want gate.Kind
+	var source string
+	switch strings.ToLower(scheme) {
+	case "bearer":
+		want, source = gate.Bearer, "authorization"
+	case "dpop":
+		want, source = gate.DPoP, "authorization"
+	case "basic":
+		want, source = gate.APIKey, "authorization:basic"
+	default:
+		if !isToken(scheme) || rest == "" || strings.ContainsFunc(rest, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
+			t.Fatalf("malformed Authorization %q accepted", v)
+		}
+		want = gate.Anonymous
+	}
+	if c.Kind != want || c.Source != source {
+		t.Fatalf("Authorization %q read as %v from %q, want %v from %q", v, c.Kind, c.Source, want, source)
+	}
+	if want != gate.Anonymous && string(c.Secret) != rest {
+		t.Fatalf("Authorization %q: secret is not the token", v)
+	}
 }

@@ -57,8 +57,8 @@ func (v *verifier) close() { v.keys.close() }
 
 // verify verifies tok and reads its claims into c, or returns the reason it
 // is not valid. scratch is decoding space, returned possibly grown. When
-// the token names a key id the JWKS does not hold, the JWKS is reloaded at
-// once (keySource.reloadForUnknownKey) and tok verified again.
+// the token names a key id the JWKS does not hold, the JWKS is reloaded
+// (keySource.awaitKey) and tok verified again.
 func (v *verifier) verify(tok, scratch []byte, c *Claims) (reason string, _ []byte) {
 	digest := sha256.Sum256(tok)
 	set := v.keys.currentSet()
@@ -66,10 +66,12 @@ func (v *verifier) verify(tok, scratch []byte, c *Claims) (reason string, _ []by
 	if v.cache != nil && v.cache.get(&digest, set, now, c) {
 		return "", scratch
 	}
-	reason, unknownKey := v.check(tok, set)
-	if unknownKey && v.keys.reloadForUnknownKey() {
-		set = v.keys.currentSet()
-		reason, _ = v.check(tok, set)
+	reason, missedKid, unknownKey := v.check(tok, set)
+	if unknownKey {
+		if newer := v.keys.awaitKey(missedKid, set); newer != nil {
+			set = newer
+			reason, _, _ = v.check(tok, set)
+		}
 	}
 	if reason != "" {
 		return reason, scratch
@@ -88,19 +90,21 @@ func (v *verifier) verify(tok, scratch []byte, c *Claims) (reason string, _ []by
 	return "", scratch
 }
 
-// check verifies tok's signature against set and validates its claims.
-func (v *verifier) check(tok []byte, set *keySet) (reason string, unknownKey bool) {
+// check verifies tok's signature against set and validates its claims. When
+// it fails because set holds no key with the token's key id, it returns
+// that key id (from the token: never to be logged) and unknownKey.
+func (v *verifier) check(tok []byte, set *keySet) (reason, kid string, unknownKey bool) {
 	w := &watchedSet{jwkSet: set.set}
 	opts := make([]jwt.ParseOption, 0, len(v.opts)+1)
 	opts = append(opts, jwt.WithKeySet(w, v.setOpts...))
 	opts = append(opts, v.opts...)
 	if _, err := jwt.Parse(tok, opts...); err != nil {
 		if w.missed {
-			return reasonJWTNoKey, true
+			return reasonJWTNoKey, w.kid, true
 		}
-		return reasonOf(err), false
+		return reasonOf(err), "", false
 	}
-	return "", false
+	return "", "", false
 }
 
 // reasonOf turns a jwx error into one of the fixed reasons; jwx's own
@@ -125,11 +129,13 @@ func reasonOf(err error) string {
 	return reasonJWTInvalid
 }
 
-// watchedSet is a JWKS that notes when a key id was looked up in vain.
-// One is made per verification, so the note is the verification's own.
+// watchedSet is a JWKS that notes when a key id was looked up in vain, and
+// which. One is made per verification, so the note is the verification's
+// own.
 type watchedSet struct {
 	jwkSet // the embedded field cannot be called Set: jwk.Set has a method Set
 	missed bool
+	kid    string
 }
 
 type jwkSet = jwk.Set
@@ -138,7 +144,7 @@ type jwkSet = jwk.Set
 func (w *watchedSet) LookupKeyID(kid string) (jwk.Key, bool) {
 	k, ok := w.jwkSet.LookupKeyID(kid)
 	if !ok {
-		w.missed = true
+		w.missed, w.kid = true, kid
 	}
 	return k, ok
 }

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -238,8 +240,8 @@ func TestJWKSRotationBackground(t *testing.T) {
 	x := verifyingExtractor(t, JWTOptions{JWKSURL: srv.URL, Refresh: MinRefresh}, nil)
 	// Only the background refresh may pick the new key up in this test.
 	x.jwt.keys.mu.Lock()
-	x.jwt.keys.cooldown = time.Hour
-	x.jwt.keys.lastForced = time.Now()
+	x.jwt.keys.interval = time.Hour
+	x.jwt.keys.lastStart = time.Now()
 	x.jwt.keys.mu.Unlock()
 
 	tokA, tokB := a.sign(t, claims(nil)), b.sign(t, claims(nil))
@@ -263,6 +265,7 @@ func TestJWKSRotationOnUnknownKid(t *testing.T) {
 	a, b := newECSigner(t, "a"), newECSigner(t, "b")
 	srv := newJWKSServer(t, jwks(t, a))
 	x := verifyingExtractor(t, JWTOptions{JWKSURL: srv.URL, Refresh: time.Hour}, nil)
+	keys := x.jwt.keys
 	before := srv.fetches.Load()
 	srv.serve(http.StatusOK, jwks(t, a, b))
 	// The first request with the new key id reloads the JWKS and verifies.
@@ -272,36 +275,166 @@ func TestJWKSRotationOnUnknownKid(t *testing.T) {
 	if n := srv.fetches.Load() - before; n != 1 {
 		t.Errorf("%d fetches for the new key, want 1", n)
 	}
-	// Tokens naming made-up key ids, many at once, cost no fetch within
-	// the cooldown.
+	// One made-up key id, many times at once: one reload, shared, after
+	// which the key id is remembered as missing and costs nothing.
 	before = srv.fetches.Load()
+	bogus := kidToken("made-up")
 	var wg sync.WaitGroup
-	for i := range 50 {
+	for range 50 {
 		wg.Go(func() {
-			s := newECSigner(t, fmt.Sprintf("made-up-%d", i))
-			if _, err := extract(t, x, "Bearer", s.sign(t, claims(nil))); err == nil {
-				t.Error("token of an unknown key verified")
+			if _, err := extract(t, x, "Bearer", bogus); err == nil || !strings.Contains(err.Error(), reasonJWTNoKey) {
+				t.Errorf("token of an unknown key: err = %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	if n := srv.fetches.Load() - before; n != 0 {
-		t.Errorf("%d fetches for made-up key ids within the cooldown, want 0", n)
+	for range 20 {
+		_, _ = extract(t, x, "Bearer", bogus)
 	}
-	// After the cooldown, concurrent requests share one reload.
-	x.jwt.keys.mu.Lock()
-	x.jwt.keys.lastForced = time.Time{}
-	x.jwt.keys.mu.Unlock()
+	if n := srv.fetches.Load() - before; n != 1 {
+		t.Errorf("%d fetches for one made-up key id, 70 times, want 1", n)
+	}
+	// Distinct made-up key ids at once share one reload too; it waits for
+	// the interval since the last.
+	keys.mu.Lock()
+	keys.lastStart = time.Now()
+	keys.mu.Unlock()
 	before = srv.fetches.Load()
+	start := time.Now()
 	for i := range 20 {
-		wg.Go(func() {
-			s := newECSigner(t, fmt.Sprintf("made-up-again-%d", i))
-			_, _ = extract(t, x, "Bearer", s.sign(t, claims(nil)))
-		})
+		wg.Go(func() { _, _ = extract(t, x, "Bearer", kidToken(fmt.Sprintf("made-up-%d", i))) })
 	}
 	wg.Wait()
 	if n := srv.fetches.Load() - before; n != 1 {
 		t.Errorf("%d fetches for 20 concurrent unknown key ids, want 1", n)
+	}
+	if d := time.Since(start); d < keys.interval*9/10 {
+		t.Errorf("the reload came %s after the last, want at least %s", d, keys.interval)
+	}
+	// A missing key id is tried again once its cooldown is over.
+	keys.mu.Lock()
+	keys.interval, keys.cooldown = time.Millisecond, 200*time.Millisecond
+	keys.mu.Unlock()
+	time.Sleep(10 * time.Millisecond)
+	before = srv.fetches.Load()
+	_, _ = extract(t, x, "Bearer", kidToken("gone"))
+	_, _ = extract(t, x, "Bearer", kidToken("gone"))
+	if n := srv.fetches.Load() - before; n != 1 {
+		t.Errorf("%d fetches for an unknown key id twice, want 1", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	before = srv.fetches.Load()
+	_, _ = extract(t, x, "Bearer", kidToken("gone"))
+	if n := srv.fetches.Load() - before; n != 1 {
+		t.Errorf("%d fetches for an unknown key id after its cooldown, want 1", n)
+	}
+}
+
+// kidToken returns a JWT naming key id kid, with a signature no key
+// verifies: enough to make vigil look kid up.
+func kidToken(kid string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc(fmt.Appendf(nil, `{"alg":"ES256","kid":%q}`, kid)) + "." + enc([]byte(`{"sub":"x"}`)) + "." + enc([]byte("not a signature"))
+}
+
+// TestJWKSRotationDespiteUnknownKids: tokens naming made-up key ids, sent
+// all the time, do not keep a rotated key from being picked up by the first
+// request that uses it, and cost the identity provider little.
+func TestJWKSRotationDespiteUnknownKids(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		kid  func(i int) string
+		// most fetches for the made-up key ids in about two seconds
+		most int64
+	}{
+		{"one made-up kid", func(int) string { return "made-up" }, 1},
+		{"a new made-up kid each time", func(i int) string { return fmt.Sprintf("made-up-%d", i) }, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := newECSigner(t, "a"), newECSigner(t, "b")
+			srv := newJWKSServer(t, jwks(t, a))
+			x := verifyingExtractor(t, JWTOptions{JWKSURL: srv.URL, Refresh: time.Hour}, nil)
+			before := srv.fetches.Load()
+			// A made-up key id every 100 ms, each in its own request.
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				tick := time.NewTicker(100 * time.Millisecond)
+				defer tick.Stop()
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					case <-tick.C:
+					}
+					wg.Go(func() {
+						if _, err := extract(t, x, "Bearer", kidToken(tc.kid(i))); err == nil {
+							t.Error("token of a made-up key id verified")
+						}
+					})
+				}
+			})
+			defer func() { close(stop); wg.Wait() }()
+			time.Sleep(1500 * time.Millisecond)
+			// The identity provider rotates to key b: the first token
+			// signed with it verifies, within about the reload interval.
+			srv.serve(http.StatusOK, jwks(t, a, b))
+			tokB := b.sign(t, claims(nil))
+			start := time.Now()
+			c, err := extract(t, x, "Bearer", tokB)
+			if d := time.Since(start); err != nil || !c.Claims.Verified || d > 2*time.Second {
+				t.Fatalf("token of the rotated key: err %v after %s", err, d)
+			}
+			time.Sleep(500 * time.Millisecond)
+			// The made-up key ids, and key b, fetched the JWKS at most once
+			// per cooldown (one kid) or interval (new kids).
+			if n := srv.fetches.Load() - before; n > tc.most+1 {
+				t.Errorf("%d fetches in 2 s, want at most %d", n, tc.most+1)
+			}
+		})
+	}
+}
+
+// TestJWKSUnknownKidFlood: a flood of tokens naming random key ids costs a
+// few fetches of the JWKS, one per interval at most.
+func TestJWKSUnknownKidFlood(t *testing.T) {
+	s := newECSigner(t, "a")
+	srv := newJWKSServer(t, jwks(t, s))
+	x := verifyingExtractor(t, JWTOptions{JWKSURL: srv.URL, Refresh: time.Hour}, nil)
+	// 1,000 at once.
+	before := srv.fetches.Load()
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		wg.Go(func() {
+			if _, err := extract(t, x, "Bearer", kidToken(fmt.Sprintf("random-%d-%d", i, rand.Int64()))); err == nil {
+				t.Error("token of a made-up key id verified")
+			}
+		})
+	}
+	wg.Wait()
+	if n := srv.fetches.Load() - before; n > 2 {
+		t.Errorf("%d fetches for 1,000 random key ids at once, want at most 2", n)
+	}
+	// Then from 50 clients, back to back, for 2.5 s.
+	before = srv.fetches.Load()
+	start := time.Now()
+	var sent atomic.Int64
+	for range 50 {
+		wg.Go(func() {
+			for time.Since(start) < 2500*time.Millisecond {
+				_, _ = extract(t, x, "Bearer", kidToken(fmt.Sprint("random-", rand.Int64())))
+				sent.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	limit := int64(time.Since(start)/x.jwt.keys.interval) + 1
+	if n := srv.fetches.Load() - before; n > limit {
+		t.Errorf("%d fetches for %d random key ids in %s, want at most %d", n, sent.Load(), time.Since(start).Round(time.Millisecond), limit)
+	}
+	// Tokens of the key in the JWKS still verify.
+	if _, err := extract(t, x, "Bearer", s.sign(t, claims(nil))); err != nil {
+		t.Errorf("after the flood: %v", err)
 	}
 }
 
@@ -476,7 +609,7 @@ func TestVerifiedCache(t *testing.T) {
 	x.jwt.now = time.Now
 	// A key withdrawn from the JWKS: its cached tokens stop verifying.
 	srv.serve(http.StatusOK, jwks(t, b))
-	if err := x.jwt.keys.reload(context.Background()); err != nil {
+	if _, err := x.jwt.keys.reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := extract(t, x, "Bearer", tokA); err == nil {

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
+	"hash/maphash"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -161,4 +163,47 @@ func claims(extra map[string]any) map[string]any {
 		c[k] = v
 	}
 	return c
+}
+
+// TestMissingKidsBounded: the missing key ids are forgotten when they
+// expire, and past unknownKeyMax oldest first.
+func TestMissingKidsBounded(t *testing.T) {
+	m := missingKids{seed: maphash.MakeSeed()}
+	now := time.Now()
+	if m.contains("a", now) {
+		t.Fatal("empty set contains a")
+	}
+	until := now.Add(time.Hour)
+	for i := range 3 * unknownKeyMax {
+		m.add(fmt.Sprint("kid-", i), until)
+		if m.n > unknownKeyMax || len(m.until) > unknownKeyMax {
+			t.Fatalf("after %d: %d entries, %d in the map, want at most %d", i+1, m.n, len(m.until), unknownKeyMax)
+		}
+	}
+	if m.contains("kid-0", now) || m.contains(fmt.Sprint("kid-", 2*unknownKeyMax-1), now) {
+		t.Error("an entry past the bound is still there")
+	}
+	for _, i := range []int{2 * unknownKeyMax, 3*unknownKeyMax - 1} {
+		if !m.contains(fmt.Sprint("kid-", i), now) {
+			t.Errorf("kid-%d, among the last added, is not there", i)
+		}
+	}
+	if m.contains("kid-2048", until) {
+		t.Error("an entry is there when it expires")
+	}
+	// Adding the same kid again does not take another entry.
+	n := m.n
+	m.add("kid-2048", until)
+	if m.n != n {
+		t.Errorf("%d entries after adding one already there, want %d", m.n, n)
+	}
+	// Expired entries are dropped on the next add.
+	m = missingKids{seed: maphash.MakeSeed()}
+	for i := range 100 {
+		m.add(fmt.Sprint("old-", i), now.Add(-time.Second))
+	}
+	m.add("new", now.Add(time.Hour))
+	if m.n != 1 || len(m.until) != 1 || !m.contains("new", now) {
+		t.Errorf("%d entries, %d in the map, after expiry; want only the new one", m.n, len(m.until))
+	}
 }

@@ -19,7 +19,7 @@ const secretMark = "SeCrEt7c0ffee9d1e"
 // allReasons lists every Reason an Error may carry for max length max.
 func allReasons(max int) []string {
 	return []string{
-		reasonDuplicate, reasonScheme, reasonEmpty, reasonToken68, reasonKeyChars,
+		reasonDuplicate, reasonAuthSyntax, reasonEmpty, reasonToken68, reasonKeyChars,
 		reasonEncoding, reasonJWTMalform, reasonJWTSig, reasonJWTNoKey, reasonJWTExpired,
 		reasonJWTNotYet, reasonJWTIssuedAt, reasonJWTIssuer, reasonJWTAudience,
 		reasonJWTInvalid, tooLongReason(max),
@@ -98,7 +98,14 @@ func TestNoSecretInErrorsOrLogs(t *testing.T) {
 	headers := []map[string]string{
 		{"Authorization": secretMark},
 		{"Authorization": "Basic " + secretMark},
+		{"Authorization": "Basic " + secretMark + "!"},
+		{"Authorization": "basic " + strings.Repeat(secretMark, 100)},
 		{"Authorization": secretMark + " " + secretMark},
+		{"Authorization": secretMark + " " + secretMark + "\x01"},
+		{"Authorization": secretMark + "/ " + secretMark},
+		{"Authorization": "Token " + secretMark + ", Bearer " + secretMark},
+		{"Authorization": "AWS4-HMAC-SHA256 Credential=" + secretMark + `, Signature="` + secretMark},
+		{"Authorization": "Token " + secretMark + " " + secretMark},
 		{"Authorization": "Bearer " + secretMark + " x"},
 		{"Authorization": "Bearer " + secretMark + ","},
 		{"Authorization": "Bearer " + secretMark + "\x00"},

@@ -77,6 +77,73 @@ func isToken68(s string) bool {
 	return true
 }
 
+// checkOtherCredentials checks what follows an authentication scheme vigil
+// does not read (trimmed, not empty), and returns "" or the reason it is
+// malformed. RFC 9110 §11.4 makes it a token68 or a comma-separated list of
+// auth-params, name=value; it is read leniently, because real schemes stray
+// from the grammar (AWS SigV4 sends Credential=AKID/date/region/service/...,
+// a value that is neither a token nor a quoted string): no control
+// characters, quoted strings closed, and each list element name=value, but
+// for the first, which may also be one opaque word.
+//
+// A later element that is a scheme and a credential ("Token abc, Bearer
+// xyz") is how Envoy joins two Authorization headers; it is refused as a
+// credential presented twice, since the upstream may read the second.
+func checkOtherCredentials(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return reasonAuthSyntax
+		}
+	}
+	first, seen := true, false
+	for s != "" {
+		elem, rest, ok := cutListElement(s)
+		if !ok {
+			return reasonAuthSyntax
+		}
+		s = rest
+		if elem = trimOWS(elem); elem != "" {
+			seen = true
+			n := 0
+			for n < len(elem) && tcharChars[elem[n]] {
+				n++
+			}
+			after := elem[n:]
+			value := trimOWS(after)
+			switch {
+			case n > 0 && value != "" && value[0] == '=': // name=value (or a token68 with padding)
+			case first && strings.IndexAny(elem, " \t") < 0: // one opaque word
+			case !first && n > 0 && value != "" && len(value) < len(after): // "scheme credentials"
+				return reasonDuplicate
+			default:
+				return reasonAuthSyntax
+			}
+		}
+		first = false
+	}
+	if !seen {
+		return reasonAuthSyntax
+	}
+	return ""
+}
+
+// cutListElement cuts s at its first comma outside a quoted string. It
+// reports false for a quoted string that is not closed.
+func cutListElement(s string) (elem, rest string, ok bool) {
+	quoted := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case quoted && c == '\\':
+			i++ // quoted-pair
+		case c == '"':
+			quoted = !quoted
+		case c == ',' && !quoted:
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", !quoted
+}
+
 // isToken reports whether s is a non-empty RFC 9110 token (a header name).
 func isToken(s string) bool {
 	if s == "" {

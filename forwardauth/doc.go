@@ -17,7 +17,8 @@
 //
 // The original request's other headers (Authorization, API keys, DPoP,
 // User-Agent) are copied by the gateways onto the request to vigil, so the
-// gate.Request's Header is the request's own.
+// gate.Request's Header is the request's own. Envoy copies only those its
+// allowed_headers name (deploy/envoy/envoy.yaml lists what vigil reads).
 //
 // # Whom to believe
 //
@@ -37,7 +38,15 @@
 //
 // An allow is a 200 whose headers carry the Response's Upstream headers
 // (X-Vigil-Decision, X-Vigil-Risk, X-Vigil-Token-Id), for the gateway to
-// copy onto the upstream request, and the Response's client headers. A
+// copy onto the upstream request, and the Response's client headers. The
+// gateway must also keep a client's own copies of those headers from the
+// upstream when vigil's answer lacks one (an anonymous request has no
+// X-Vigil-Token-Id): the nginx and Caddy configurations in deploy/ do it,
+// Traefik does it for its authResponseHeaders, and for Envoy, whose
+// allowed_upstream_headers replaces only the headers present, the Envoy
+// dialect lists in X-Envoy-Auth-Headers-To-Remove every X-Vigil-* header
+// its answer does not set (vigil's names and the client's), which Envoy's
+// HTTP ext_authz filter removes from the upstream request. A
 // denial is the Response as it is — status, headers, body — which Traefik,
 // Caddy and Envoy relay to the client. nginx's auth_request relays only
 // 401 (with WWW-Authenticate) and 403 and turns anything else into 500, so

@@ -36,8 +36,13 @@ const (
 	Nginx
 	// Envoy is Envoy's ext_authz filter with an http_service: Envoy sends
 	// the original method, the original path after path_prefix
-	// (Options.PathPrefix) and the original headers; the client is in
-	// X-Forwarded-For. Envoy treats only 200 as an allow.
+	// (Options.PathPrefix) and the original headers it is configured to
+	// forward (authorization_request.allowed_headers); the client is in
+	// X-Forwarded-For. Envoy treats only 200 as an allow, and an allow
+	// lists in X-Envoy-Auth-Headers-To-Remove the X-Vigil-* headers that
+	// Envoy must strip from the upstream request because vigil's answer
+	// does not set them: Envoy's allowed_upstream_headers replaces only the
+	// headers present in the answer. See deploy/envoy/envoy.yaml.
 	Envoy
 	numGateways
 )
@@ -250,7 +255,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", perr.status), slog.String("reason", perr.detail),
 			slog.String("peer", PeerAddr(r).String()))
 		resp := problem(perr.status, perr.detail)
-		h.write(w, &resp, nil)
+		h.write(w, r.Header, &resp, nil)
 		return
 	}
 	res := new(gate.Result)
@@ -262,7 +267,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.checkFailed(w, r, err)
 		return
 	}
-	h.write(w, &res.Response, &res.Verdict)
+	h.write(w, r.Header, &res.Response, &res.Verdict)
 }
 
 func (h *Handler) checkFailed(w http.ResponseWriter, r *http.Request, err error) {
@@ -276,11 +281,11 @@ func (h *Handler) checkFailed(w http.ResponseWriter, r *http.Request, err error)
 	if h.failOpen {
 		h.n.failedOpen.Add(1)
 		resp := gate.Response{Status: http.StatusOK, Upstream: http.Header{headerDecision: {"unchecked"}}}
-		h.write(w, &resp, nil)
+		h.write(w, r.Header, &resp, nil)
 		return
 	}
 	resp := problem(http.StatusServiceUnavailable, "vigil could not decide about this request")
-	h.write(w, &resp, nil)
+	h.write(w, r.Header, &resp, nil)
 }
 
 func validStatus(s int) bool { return s >= 200 && s <= 599 }

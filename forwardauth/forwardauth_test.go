@@ -488,3 +488,83 @@ func TestHugeHeaders(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestEnvoyHeadersToRemove: an allow in the Envoy dialect lists in
+// X-Envoy-Auth-Headers-To-Remove every X-Vigil-* header the upstream must
+// not see because vigil's answer does not set it: the client's forgeries
+// and vigil's own names. Envoy's allowed_upstream_headers replaces only the
+// headers present in the answer, so without the list a client's
+// X-Vigil-Token-Id reaches the upstream with an anonymous request.
+func TestEnvoyHeadersToRemove(t *testing.T) {
+	envoy := forwardauth.Options{Gateway: forwardauth.Envoy, PathPrefix: "/authz"}
+	forged := map[string]string{
+		"X-Vigil-Decision": "forged", "X-Vigil-Token-Id": "forged", "x-vigil-shadow": "forged", "X-Vigilant": "not ours",
+	}
+	anonymous := allowResult()
+	delete(anonymous.Response.Upstream, "x-vigil-token-id") // not canonical
+	noUpstream := allowResult()
+	noUpstream.Response.Upstream = nil // enforce.upstream_headers: false
+	stripping := allowResult()
+	stripping.Response.Header.Set("X-Envoy-Auth-Headers-To-Remove", "Authorization")
+	delete(stripping.Response.Upstream, "x-vigil-token-id")
+
+	for _, c := range []struct {
+		name   string
+		opts   forwardauth.Options
+		header map[string]string
+		res    *gate.Result
+		err    error
+		wantSt int
+		want   string // the header's value; "" means absent
+	}{
+		{"allow: forgeries vigil does not replace", envoy, forged, allowResult(), nil, 200, "x-vigil-shadow"},
+		{"allow: nothing forged", envoy, nil, allowResult(), nil, 200, ""},
+		{"anonymous allow", envoy, forged, anonymous, nil, 200, "x-vigil-shadow, x-vigil-token-id"},
+		{"anonymous allow, nothing forwarded", envoy, nil, anonymous, nil, 200, "x-vigil-token-id"},
+		{"upstream headers off", envoy, forged, noUpstream, nil, 200, "x-vigil-decision, x-vigil-risk, x-vigil-shadow, x-vigil-token-id"},
+		{"fail open", forwardauth.Options{Gateway: forwardauth.Envoy, FailOpen: true}, forged, nil, errors.New("down"), 200, "x-vigil-risk, x-vigil-shadow, x-vigil-token-id"},
+		{"the Checker's own list is kept", envoy, forged, stripping, nil, 200, "authorization, x-vigil-shadow, x-vigil-token-id"},
+		{"denial", envoy, forged, denyResult(http.StatusForbidden, policy.Block, nil), nil, 403, ""},
+		{"fail closed", envoy, forged, nil, errors.New("down"), 503, ""},
+		{"forwarded dialect", forwardauth.Options{}, with(forged, "X-Forwarded-Method", "GET", "X-Forwarded-Uri", "/"), anonymous, nil, 200, ""},
+		{"nginx dialect", forwardauth.Options{Gateway: forwardauth.Nginx}, with(forged, "X-Original-Method", "GET", "X-Original-Uri", "/"), anonymous, nil, 200, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h, err := forwardauth.New(&fixedChecker{res: c.res, err: c.err}, c.opts, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest(http.MethodGet, "/authz/v1/items", nil)
+			r.RemoteAddr = gateway
+			for k, v := range c.header {
+				r.Header[k] = []string{v} // as sent, not canonicalized
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != c.wantSt {
+				t.Fatalf("status %d, want %d", w.Code, c.wantSt)
+			}
+			if got := w.Header().Values("X-Envoy-Auth-Headers-To-Remove"); c.want == "" && got != nil || c.want != "" && (len(got) != 1 || got[0] != c.want) {
+				t.Errorf("X-Envoy-Auth-Headers-To-Remove %q, want %q", got, c.want)
+			}
+			// What vigil sets upstream is never listed: Envoy removes
+			// after it sets.
+			for _, name := range strings.Split(w.Header().Get("X-Envoy-Auth-Headers-To-Remove"), ", ") {
+				if name != "" && w.Header().Get(name) != "" {
+					t.Errorf("%s is both set and listed for removal", name)
+				}
+			}
+		})
+	}
+}
+
+func with(base map[string]string, kv ...string) map[string]string {
+	m := map[string]string{}
+	for k, v := range base {
+		m[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return m
+}

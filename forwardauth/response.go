@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,15 +20,30 @@ const (
 	headerDecision = "X-Vigil-Decision"
 	// headerStatus carries the status a Nginx gateway could not pass on.
 	headerStatus = "X-Vigil-Status"
+	// headerEnvoyRemove lists, on an allow in the Envoy dialect, the
+	// request headers Envoy's HTTP ext_authz filter removes before the
+	// request goes upstream: comma-separated, after it has set the
+	// allowed_upstream_headers of the answer.
+	headerEnvoyRemove = "X-Envoy-Auth-Headers-To-Remove"
+	// reservedPrefix is the prefix of the headers only vigil may send
+	// upstream (as extauthz.DefaultReservedPrefix).
+	reservedPrefix = "X-Vigil-"
 )
+
+// upstreamHeaders are the headers vigil may set on the upstream request
+// (gate.Response.Upstream). In the Envoy dialect, any of them that an allow
+// does not set is always listed for removal, so that a client's copy does
+// not pass even when Envoy was not configured to forward X-Vigil-* headers
+// to vigil.
+var upstreamHeaders = [...]string{headerDecision, "X-Vigil-Risk", "X-Vigil-Token-Id"}
 
 // hopHeaders are never copied from a Response: net/http writes framing
 // itself, and a Checker's stale Content-Length would corrupt the answer.
 var hopHeaders = [...]string{"Connection", "Content-Length", "Keep-Alive", "Transfer-Encoding", "Te", "Trailer", "Upgrade"}
 
-// write sends resp in h's dialect. v is nil for answers the Handler makes
-// without a verdict.
-func (h *Handler) write(w http.ResponseWriter, resp *gate.Response, v *gate.Verdict) {
+// write sends resp in h's dialect. in is the request's header; v is nil
+// for answers the Handler makes without a verdict.
+func (h *Handler) write(w http.ResponseWriter, in http.Header, resp *gate.Response, v *gate.Verdict) {
 	out := w.Header()
 	copyHeader(out, resp.Header)
 	if resp.Allowed() {
@@ -38,6 +54,9 @@ func (h *Handler) write(w http.ResponseWriter, resp *gate.Response, v *gate.Verd
 			out[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
 		}
 		deleteHop(out)
+		if h.gateway == Envoy {
+			envoyRemoveForged(out, in)
+		}
 		h.n.allowed.Add(1)
 		// Envoy allows only on 200 exactly; gateways ignore the body.
 		w.WriteHeader(http.StatusOK)
@@ -87,6 +106,45 @@ func nginxStatus(out http.Header, status int, v *gate.Verdict) int {
 		out.Set(headerDecision, v.Level.String())
 	}
 	return http.StatusForbidden
+}
+
+// envoyRemoveForged lists in out's X-Envoy-Auth-Headers-To-Remove the
+// X-Vigil-* headers the upstream request must not carry: those of in (the
+// client's, as Envoy forwarded them) and the upstreamHeaders, less those out
+// sets. Envoy's allowed_upstream_headers only replaces the headers present
+// in the answer, so without this a client's own X-Vigil-Token-Id would reach
+// the upstream with an anonymous request, and every X-Vigil-* header would
+// with upstream headers turned off. The headers out sets are not listed:
+// Envoy removes after it sets, and would remove vigil's own. The names,
+// with any the Checker listed, go lower-case and sorted in one field.
+func envoyRemoveForged(out, in http.Header) {
+	var names []string
+	for _, v := range out.Values(headerEnvoyRemove) {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				names = append(names, strings.ToLower(name))
+			}
+		}
+	}
+	add := func(k string) {
+		if len(k) < len(reservedPrefix) || !strings.EqualFold(k[:len(reservedPrefix)], reservedPrefix) {
+			return
+		}
+		if _, set := out[http.CanonicalHeaderKey(k)]; !set {
+			names = append(names, strings.ToLower(k))
+		}
+	}
+	for _, k := range upstreamHeaders {
+		add(k)
+	}
+	for k := range in {
+		add(k)
+	}
+	out.Del(headerEnvoyRemove)
+	if len(names) > 0 {
+		slices.Sort(names)
+		out.Set(headerEnvoyRemove, strings.Join(slices.Compact(names), ", "))
+	}
 }
 
 func copyHeader(dst, src http.Header) {

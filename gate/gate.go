@@ -66,7 +66,7 @@ const (
 	Anonymous Kind = iota
 	Bearer         // Authorization: Bearer
 	DPoP           // Authorization: DPoP (RFC 9449)
-	APIKey         // a configured API-key header or query parameter
+	APIKey         // a configured API-key header or query parameter, or Authorization: Basic
 )
 
 var kindNames = [...]string{"anonymous", "bearer", "dpop", "api_key"}
