@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-sec/vigil/gate"
 )
@@ -178,6 +179,23 @@ type Handler struct {
 	maxURI   int
 	log      *slog.Logger
 	n        counters
+	// lastIgnoredWarn (Unix ns) limits the warning about ignored
+	// forwarding headers to one a minute.
+	lastIgnoredWarn atomic.Int64
+}
+
+// warnIgnored logs, at most once a minute, that forwarding headers from an
+// untrusted peer were ignored: either forgeries, or a gateway missing from
+// the trusted proxies — then every request looks as if it came from the
+// gateway itself, and the operator needs to hear it.
+func (h *Handler) warnIgnored(r *http.Request) {
+	now := time.Now().UnixNano()
+	last := h.lastIgnoredWarn.Load()
+	if now-last < int64(time.Minute) || !h.lastIgnoredWarn.CompareAndSwap(last, now) {
+		return
+	}
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "forwarding headers from an untrusted peer ignored; if this peer is your gateway, add it to the trusted proxies",
+		slog.String("peer", PeerAddr(r).String()), slog.Uint64("ignored_so_far", h.n.forwardingIgnored.Load()))
 }
 
 // Interface guard.

@@ -82,6 +82,7 @@ func (h *Handler) request(r *http.Request) (*gate.Request, *requestError) {
 		for _, name := range forwardingHeaders {
 			if _, ok := r.Header[name]; ok {
 				h.n.forwardingIgnored.Add(1)
+				h.warnIgnored(r)
 				break
 			}
 		}
