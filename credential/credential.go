@@ -196,8 +196,12 @@ func tooLongReason(max int) string {
 	return "credential is longer than " + strconv.Itoa(max) + " bytes"
 }
 
-// sourceBasic is the Source of Basic credentials.
-const sourceBasic = "authorization:basic"
+// sourceBasic is the Source of Basic credentials; sourceRaw of a raw key
+// sent as the whole Authorization value.
+const (
+	sourceBasic = "authorization:basic"
+	sourceRaw   = "authorization:raw"
+)
 
 // name is a header or query parameter the Extractor looks at, with its
 // spellings precomputed so that lookups allocate nothing.
@@ -441,6 +445,14 @@ func (x *Extractor) fromAuthorization(v string, c *Credential) (read bool, _ err
 	case asciiEqualFold(scheme, "Basic"):
 		return true, x.fromBasic(tok, c)
 	default:
+		if tok == "" && len(scheme) >= minRawKey && len(scheme) <= x.maxLen && isToken68(scheme) {
+			// "Authorization: sk_live_…": a raw API key with no scheme, as
+			// some APIs take it. Short bare words ("Negotiate") are not.
+			c.setSecret(scheme)
+			c.Kind = gate.APIKey
+			c.Source = sourceRaw
+			return true, nil
+		}
 		if !isToken(scheme) || tok == "" {
 			return true, x.fail(c, ProblemInvalidRequest, x.auth.field, reasonAuthSyntax)
 		}
@@ -474,6 +486,10 @@ func (x *Extractor) fromAuthorization(v string, c *Credential) (read bool, _ err
 	}
 	return true, nil
 }
+
+// minRawKey is the shortest bare Authorization value taken as a raw API
+// key; anything shorter is more likely a scheme without credentials.
+const minRawKey = 16
 
 // fromBasic reads the token of a Basic Authorization value (RFC 7617): the
 // base64 of user-id:password, taken whole as the secret and never decoded.

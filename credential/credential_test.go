@@ -67,6 +67,8 @@ func TestExtract(t *testing.T) {
 
 		// Authorization: Basic, a credential read as an API key.
 		{name: "basic", hdr: map[string]string{"Authorization": "Basic dXNlcjpwYXNz"}, kind: gate.APIKey, secret: "dXNlcjpwYXNz", source: "authorization:basic"},
+		{name: "raw key as the whole Authorization value", hdr: map[string]string{"Authorization": "sk_live_0123456789abcdef"}, kind: gate.APIKey, secret: "sk_live_0123456789abcdef", source: "authorization:raw"},
+		{name: "a short bare word is not a raw key", hdr: map[string]string{"Authorization": "Negotiate"}, problem: ProblemInvalidRequest, field: "Authorization"},
 		{name: "basic lower-case scheme, padding", hdr: map[string]string{"Authorization": "basic  dXNlcjpw=="}, kind: gate.APIKey, secret: "dXNlcjpw==", source: "authorization:basic"},
 		{name: "basic is not read as a JWT", hdr: map[string]string{"Authorization": "Basic eyJhbGci.eyJzdWIi.c2ln"}, kind: gate.APIKey, secret: "eyJhbGci.eyJzdWIi.c2ln", source: "authorization:basic"},
 		{name: "basic wins over an API key", hdr: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-API-Key": "key-123"}, kind: gate.APIKey, secret: "dXNlcjpwYXNz", source: "authorization:basic"},
