@@ -382,7 +382,7 @@ func TestMalformedRequests(t *testing.T) {
 		want   int
 	}{
 		{"huge header", server.PathForwardAuth, map[string]string{"X-Filler": strings.Repeat("a", 100<<10)}, 431},
-		{"garbage Authorization", server.PathForwardAuth, map[string]string{"Authorization": "Bearer" + secret, "X-Forwarded-Uri": "/v1/x", "X-Forwarded-Method": "GET"}, 400},
+		{"garbage Authorization", server.PathForwardAuth, map[string]string{"Authorization": "Bearer " + secret + " extra words", "X-Forwarded-Uri": "/v1/x", "X-Forwarded-Method": "GET"}, 401},
 		{"Basic is a credential", server.PathForwardAuth, map[string]string{"Authorization": "Basic " + secret, "X-Forwarded-Uri": "/v1/x", "X-Forwarded-Method": "GET"}, 200},
 		{"an unknown scheme is scored anonymously", server.PathForwardAuth, map[string]string{"Authorization": "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20261123/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=" + secret, "X-Forwarded-Uri": "/v1/x", "X-Forwarded-Method": "GET"}, 200},
 		{"empty bearer", server.PathForwardAuth, map[string]string{"Authorization": "Bearer ", "X-Forwarded-Uri": "/v1/x", "X-Forwarded-Method": "GET"}, 400},
