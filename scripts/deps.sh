@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vigil's tests and load scripts drive for real:
-# nginx and Caddy (gateway tests), wrk (bench/forwardauth.sh). Run by
+# nginx and Caddy (gateway tests), wrk and h2load (bench/inline.sh). Run by
 # `make deps`, which `make test` runs first. Does nothing when they are
 # already installed.
 set -euo pipefail
@@ -9,6 +9,7 @@ need=()
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v caddy >/dev/null 2>&1 || need+=(caddy)
 command -v wrk   >/dev/null 2>&1 || need+=(wrk)
+command -v h2load >/dev/null 2>&1 || need+=(nghttp2-client)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 if ! command -v apt-get >/dev/null 2>&1; then
