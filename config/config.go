@@ -104,6 +104,10 @@ type Profile struct {
 	MaxCredentials int `yaml:"max_credentials"`
 	// MaxClients caps the peer groups (0: no cap).
 	MaxClients int `yaml:"max_clients"`
+	// DataDir keeps profiles on disk ("": in memory).
+	DataDir string `yaml:"data_dir"`
+	// SyncEvery is how often durable profiles are flushed to the device.
+	SyncEvery Duration `yaml:"sync_every"`
 }
 
 // Scoring selects and tunes the scoring profile.

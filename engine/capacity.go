@@ -119,6 +119,9 @@ func (e *Engine) admit(h, sh uint64, now int64) uint32 {
 	*e.record(victim) = record{}
 	e.index.insert(h, victim)
 	e.setOwner(victim, owner{h: h, sk: sh})
+	if e.st != nil {
+		e.st.setKey(victim, h)
+	}
 	return victim
 }
 

@@ -186,7 +186,7 @@ func TestStaleEstablishedMakeRoom(t *testing.T) {
 	}
 }
 
-func mustTracker(t *testing.T) *profile.Tracker {
+func mustTracker(t testing.TB) *profile.Tracker {
 	tr, err := profile.NewTracker(profile.Params{})
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func mustTracker(t *testing.T) *profile.Tracker {
 	return tr
 }
 
-func mustVigil(t *testing.T) *score.Model {
+func mustVigil(t testing.TB) *score.Model {
 	m, err := score.Vigil(score.VigilOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,10 @@ type Options struct {
 	// MaxClients caps the peer groups (one per client_id); 0 means no cap.
 	// Past it, a new client_id gets no peer group.
 	MaxClients int
+	// Dir, when set, keeps the profiles in files there (durable.go): a
+	// restart, even after kill -9, finds every credential's profile as it
+	// was. The owner calls Sync every second or so for power loss. Linux.
+	Dir string
 }
 
 // Verdict is the engine's answer for one event.
@@ -102,6 +106,9 @@ type Engine struct {
 	rng                 splitmix
 	scratch             record
 	evictions, rejected uint64
+
+	st       *store // Options.Dir; nil in memory
+	storeErr error  // the first failure to grow the files, reported by Sync
 }
 
 // New returns an Engine.
@@ -131,11 +138,81 @@ func New(opts Options) (*Engine, error) {
 	if opts.MaxCredentials > 0 {
 		e.sk = newSketch(opts.MaxCredentials)
 	}
+	if opts.Dir != "" {
+		if err := e.restore(); err != nil {
+			e.index.release()
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// restore opens the data directory and rebuilds the index and peer groups
+// from it.
+func (e *Engine) restore() error {
+	st, pages, err := openStore(e.opts.Dir)
+	if err != nil {
+		return err
+	}
+	clients, err := st.loadClients()
+	if err != nil {
+		st.close()
+		return err
+	}
+	e.st, e.pages, e.clients, e.n = st, pages, clients, st.count()
+	for range pages {
+		if e.opts.MaxCredentials > 0 {
+			e.owners = append(e.owners, make([]owner, 1<<pageBits))
+		}
+	}
+	for i := range e.n {
+		h := st.key(i)
+		e.index.insert(h, i)
+		if e.opts.MaxCredentials > 0 {
+			e.setOwner(i, owner{h: h, sk: h})
+		}
+	}
+	return nil
+}
+
+// Sync makes the durable profiles safe from a power loss (and writes the
+// peer groups); without Options.Dir it does nothing. It reports a failure
+// to grow the files since the last Sync: the credentials that found no
+// room were judged on empty profiles.
+func (e *Engine) Sync() error {
+	if e.st == nil {
+		return nil
+	}
+	err := errors.Join(e.storeErr, e.st.sync(e.clients))
+	e.storeErr = nil
+	return err
+}
+
+// hash is the index key of a token id.
+func (e *Engine) hash(tokenID string) uint64 {
+	if e.st != nil {
+		return e.st.hash(tokenID)
+	}
+	return maphash.String(e.seed, tokenID)
+}
+
+// sketchKey is the admission sketch's key of a credential: a fixed
+// function of the token id, so that admissions are the same in every run
+// (in a durable engine, the index key already is).
+func (e *Engine) sketchKey(h uint64, tokenID string) uint64 {
+	if e.st != nil {
+		return h
+	}
+	return sketchHash(tokenID)
 }
 
 // Close releases the engine's memory. The engine must not be used after.
 func (e *Engine) Close() {
+	if e.st != nil {
+		_ = e.Sync()
+		e.st.close()
+		e.st = nil
+	}
 	for _, f := range e.frees {
 		f()
 	}
@@ -159,7 +236,7 @@ func (e *Engine) Model() *score.Model { return e.opts.Model }
 // Process judges ev and learns from it. It fills ev.Keys if the caller has
 // not (profile.Keyer.Fill).
 func (e *Engine) Process(ev *event.Event, v *Verdict) {
-	e.process(e.record(e.lookupAt(maphash.String(e.seed, ev.TokenID), ev.TokenID, ev.Time)), ev, v)
+	e.process(e.record(e.lookupAt(e.hash(ev.TokenID), ev.TokenID, ev.Time)), ev, v)
 }
 
 // ProcessBatch judges evs in order into vs, which must be at least as long.
@@ -192,7 +269,7 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 			prefetchLine(unsafe.Add(unsafe.Pointer(&evs[j]), 64))
 		}
 		if j := i + hashAhead; j < n {
-			h := maphash.String(e.seed, evs[j].TokenID)
+			h := e.hash(evs[j].TokenID)
 			hs[j%ring] = h
 			prefetchLine(unsafe.Pointer(e.index.slotAddr(h)))
 		}
@@ -226,7 +303,7 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 				r = e.record(e.lookupAt(hs[i%ring], evs[i].TokenID, evs[i].Time))
 			default:
 				if e.full() {
-					e.sk.add(sketchHash(evs[i].TokenID))
+					e.sk.add(e.sketchKey(hs[i%ring], evs[i].TokenID))
 				}
 				r = e.record(ix)
 			}
@@ -284,7 +361,7 @@ func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
 // the upstream has answered. trust is the verdict's. It reports whether the
 // credential is known.
 func (e *Engine) Complete(tokenID string, at int64, o profile.Outcome, trust profile.Trust) bool {
-	i, ok := e.index.find(maphash.String(e.seed, tokenID))
+	i, ok := e.index.find(e.hash(tokenID))
 	if !ok {
 		return false
 	}
@@ -302,7 +379,7 @@ type Snapshot struct {
 
 // Inspect returns the state of a credential without creating it.
 func (e *Engine) Inspect(tokenID string) (Snapshot, bool) {
-	i, ok := e.index.find(maphash.String(e.seed, tokenID))
+	i, ok := e.index.find(e.hash(tokenID))
 	if !ok {
 		return Snapshot{}, false
 	}
@@ -319,7 +396,7 @@ func (e *Engine) Inspect(tokenID string) (Snapshot, bool) {
 // about 5 billion credentials.
 func (e *Engine) lookupAt(h uint64, tokenID string, now int64) uint32 {
 	if e.full() {
-		sh := sketchHash(tokenID)
+		sh := e.sketchKey(h, tokenID)
 		if i, ok := e.index.find(h); ok {
 			e.sk.add(sh)
 			return i
@@ -329,7 +406,7 @@ func (e *Engine) lookupAt(h uint64, tokenID string, now int64) uint32 {
 	n := e.n
 	i := e.lookupHash(h)
 	if e.opts.MaxCredentials > 0 && e.n > n { // created: remember whose it is
-		e.setOwner(i, owner{h: h, sk: sketchHash(tokenID)})
+		e.setOwner(i, owner{h: h, sk: e.sketchKey(h, tokenID)})
 	}
 	return i
 }
@@ -340,15 +417,31 @@ func (e *Engine) lookupHash(h uint64) uint32 {
 	}
 	i := e.n
 	if int(i>>pageBits) == len(e.pages) {
-		p, free := newPage()
-		e.pages = append(e.pages, p)
-		e.frees = append(e.frees, free)
+		if e.st != nil {
+			p, err := e.st.page(len(e.pages))
+			if err != nil {
+				// No room on disk: judged on an empty profile, reported by Sync.
+				if e.storeErr == nil {
+					e.storeErr = err
+				}
+				return noRecord
+			}
+			e.pages = append(e.pages, p)
+		} else {
+			p, free := newPage()
+			e.pages = append(e.pages, p)
+			e.frees = append(e.frees, free)
+		}
 		if e.opts.MaxCredentials > 0 {
 			e.owners = append(e.owners, make([]owner, 1<<pageBits))
 		}
 	}
 	e.index.insert(h, i)
 	e.n++
+	if e.st != nil {
+		e.st.setKey(i, h)
+		e.st.setCount(e.n)
+	}
 	return i
 }
 
@@ -357,7 +450,7 @@ func (e *Engine) lookupHash(h uint64) uint32 {
 // may come from a claim nobody verified, and made-up ones must not grow
 // the engine.
 func (e *Engine) client(id string) *record {
-	h := maphash.String(e.seed, id)
+	h := e.hash(id)
 	r, ok := e.clients[h]
 	if !ok {
 		if e.opts.MaxClients > 0 && len(e.clients) >= e.opts.MaxClients {

@@ -52,6 +52,9 @@ type Options struct {
 	Throttle Throttle
 	// Recent is how many decisions are kept for the read API; 0 means 4096.
 	Recent int
+	// SyncEvery flushes a durable engine's profiles (engine.Sync) this
+	// often; 0 means every second.
+	SyncEvery time.Duration
 	// Metrics records decisions; nil records none.
 	Metrics *Metrics
 	// Now is the clock; nil means time.Now.
@@ -93,6 +96,8 @@ type Checker struct {
 
 	recent *recent
 	closed bool
+	stop   chan struct{}
+	synced sync.WaitGroup
 }
 
 // work is a goroutine's scratch space for one Check.
@@ -158,7 +163,34 @@ func New(o Options) (*Checker, error) {
 		o.Metrics.profiles = c.credentials
 		o.Metrics.capacity = c.capacity
 	}
+	if o.SyncEvery <= 0 {
+		o.SyncEvery = time.Second
+	}
+	c.stop = make(chan struct{})
+	c.synced.Go(func() { c.syncLoop(o.SyncEvery) })
 	return c, nil
+}
+
+// syncLoop flushes a durable engine's profiles until Close.
+func (c *Checker) syncLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			c.mu.Lock()
+			var err error
+			if !c.closed {
+				err = c.eng.Sync()
+			}
+			c.mu.Unlock()
+			if err != nil {
+				c.log.Error("profiles not synced to disk", "err", err)
+			}
+		}
+	}
 }
 
 // ErrClosed is returned by Check after Close.
@@ -379,11 +411,15 @@ func (c *Checker) capacity() (evictions, rejected float64) {
 // with ErrClosed.
 func (c *Checker) Close() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.closed {
-		c.closed = true
-		c.eng.Close()
+	if c.closed {
+		c.mu.Unlock()
+		return
 	}
+	c.closed = true
+	close(c.stop)
+	c.eng.Close() // a durable engine syncs as it closes
+	c.mu.Unlock()
+	c.synced.Wait()
 }
 
 // appendAnonymousKey appends the key that requests without a credential are

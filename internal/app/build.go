@@ -187,5 +187,6 @@ func (p *Parts) NewEngine() (*engine.Engine, error) {
 		BlockCredentialAt: p.Config.Policy.BlockCredentialAt,
 		MaxCredentials:    p.Config.Profile.MaxCredentials,
 		MaxClients:        p.Config.Profile.MaxClients,
+		Dir:               p.Config.Profile.DataDir,
 	})
 }

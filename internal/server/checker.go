@@ -81,7 +81,7 @@ func NewChecker(ctx context.Context, cfg *config.Config, env app.Env, reg promet
 		Engine: eng, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
 		Shadow: e.Shadow, ShadowRoutes: e.ShadowRoutes,
 		Throttle: inline.Throttle{DefaultPerMinute: e.ThrottleDefaultPerMinute, MinPerMinute: e.ThrottleMinPerMinute},
-		Recent:   e.RecentDecisions, Metrics: m, Log: log,
+		Recent:   e.RecentDecisions, Metrics: m, Log: log, SyncEvery: cfg.Profile.SyncEvery.D(),
 	})
 	if err != nil {
 		eng.Close()
