@@ -71,7 +71,7 @@ func FuzzExtractAuthorization(f *testing.F) {
 		"Basic dXNlcjpwYXNz", "basic a==", "Basic " + strings.Repeat("a", 513), "Basic a, Bearer b",
 		"AWS4-HMAC-SHA256 Credential=AKID/20150830/us-east-1/iam/aws4_request, SignedHeaders=host;x-amz-date, Signature=5d67",
 		"Token xyz", `Digest username="a, b", realm="r\"", nc=01`, "Token a, Bearer b", "Token a b", "Token ,", `Custom k="`,
-		"sk_live_abc", "@@@ ###", "Token x\x00", "Token é",
+		"sk_live_abc", "sk_live_0123456789abcdef", "@@@ ###", "Token x\x00", "Token é",
 	} {
 		f.Add(s)
 	}
@@ -151,6 +151,11 @@ func checkAuthorizationKind(t *testing.T, v string, c *Credential) {
 	case "basic":
 		want, source = gate.APIKey, "authorization:basic"
 	default:
+		if rest == "" && len(scheme) >= minRawKey && isToken68(scheme) {
+			// A raw key as the whole value.
+			want, source, rest = gate.APIKey, sourceRaw, scheme
+			break
+		}
 		if !isToken(scheme) || rest == "" || strings.ContainsFunc(rest, func(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }) {
 			t.Fatalf("malformed Authorization %q accepted", v)
 		}
