@@ -38,6 +38,10 @@ func NewChecker(ctx context.Context, cfg *config.Config, env app.Env, reg promet
 	if parts.KeyRandom {
 		log.Warn("no fingerprint key configured: using a random key for this run, so token ids will differ from other runs and replicas",
 			"key_env", cfg.Fingerprint.KeyEnv)
+		if cfg.Profile.DataDir != "" {
+			return nil, fmt.Errorf("profile.data_dir %q keeps profiles by token id, and without a fingerprint key every run gives the same credential another id: set %s or fingerprint.key_file",
+				cfg.Profile.DataDir, cfg.Fingerprint.KeyEnv)
+		}
 	}
 	c := cfg.Credentials
 	x, err := credential.New(ctx, credential.Options{

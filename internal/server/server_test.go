@@ -418,3 +418,48 @@ func TestMalformedRequests(t *testing.T) {
 		t.Error("the credential is in the logs")
 	}
 }
+
+// TestServeKeepsProfilesAcrossRestarts: with profile.data_dir, a restarted
+// vigil serve knows the credentials its predecessor learned.
+func TestServeKeepsProfilesAcrossRestarts(t *testing.T) {
+	dir := t.TempDir()
+	yaml := fmt.Sprintf("profile: {data_dir: %q, sync_every: 100ms}\n", dir)
+	var id string
+	for round := range 2 {
+		cfg, err := config.Parse([]byte(testConfig+yaml), "test.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := server.New(context.Background(), cfg, testEnv, slog.New(slog.DiscardHandler), server.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan server.Listeners, 1)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx, func(l server.Listeners) { ready <- l }) }()
+		ls := <-ready
+		for range 10 {
+			id = ask(t, "http://"+ls.HTTP.String(), secret, "okhttp/4.12.0", "198.51.100.7", "/v1/orders").Header.Get("X-Vigil-Token-Id")
+		}
+		snap, _, ok := s.Checker.Inspect(id, 1)
+		if want := uint64(10 * (round + 1)); !ok || snap.Events != want {
+			t.Fatalf("round %d: %v, %d events, want %d", round, ok, snap.Events, want)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestDataDirNeedsAFingerprintKey(t *testing.T) {
+	cfg, err := config.Parse([]byte(testConfig+fmt.Sprintf("profile: {data_dir: %q}\n", t.TempDir())), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = server.New(context.Background(), cfg, env(nil), slog.New(slog.DiscardHandler), server.Options{})
+	if err == nil || !strings.Contains(err.Error(), "VIGIL_FINGERPRINT_KEY") {
+		t.Fatalf("%v", err)
+	}
+}
