@@ -6,8 +6,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/vigil-sec/vigil/internal/jsonstr"
 )
 
 // The claims of a JWT are read by hand rather than with jwt.ParseInsecure:
@@ -420,47 +421,7 @@ func parseInt(b []byte) (int64, bool) {
 // unescapeJSON decodes the content of a string that rawString validated.
 // Invalid UTF-8 and lone surrogates become U+FFFD, as in encoding/json.
 func unescapeJSON(raw []byte) string {
-	b := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			b = append(b, c)
-			i++
-			continue
-		}
-		switch raw[i+1] {
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			r := rune(hex4(raw[i+2 : i+6]))
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-					r2 = rune(hex4(raw[i+2 : i+6]))
-				}
-				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-					r = d
-					i += 6
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			b = utf8.AppendRune(b, r)
-			continue
-		default: // '"', '\\', '/'
-			b = append(b, raw[i+1])
-		}
-		i += 2
-	}
+	b, _, _, _ := jsonstr.Unescape(make([]byte, 0, len(raw)), raw)
 	return validUTF8(string(b))
 }
 

@@ -8,9 +8,9 @@ import (
 	"math/bits"
 	"net/netip"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
+
+	"github.com/vigil-sec/vigil/internal/jsonstr"
 )
 
 // Limits on what one event may carry.
@@ -605,87 +605,15 @@ func (d *Decoder) strEscaped(start int) ([]byte, error) {
 // unescape appends the rest of the string at the cursor to out, unescaped,
 // and returns out, also on error.
 func (d *Decoder) unescape(out []byte) ([]byte, error) {
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		switch {
-		case c == '"':
-			d.i++
-			return out, nil
-		case c < 0x20:
-			return out, d.syntax("control character in string")
-		case c != '\\':
-			out = append(out, c)
-			d.i++
-			continue
-		}
-		if d.i+1 >= len(d.b) {
-			break
-		}
-		e := d.b[d.i+1]
-		d.i += 2
-		switch e {
-		case '"', '\\', '/':
-			out = append(out, e)
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			r, ok := d.hex4()
-			if !ok {
-				return out, d.syntax("malformed \\u escape")
-			}
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if len(d.b)-d.i >= 6 && d.b[d.i] == '\\' && d.b[d.i+1] == 'u' {
-					save := d.i
-					d.i += 2
-					var ok2 bool
-					if r2, ok2 = d.hex4(); !ok2 {
-						return out, d.syntax("malformed \\u escape")
-					}
-					if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-						out = utf8.AppendRune(out, dec)
-						continue
-					}
-					d.i = save
-				}
-				r = utf8.RuneError
-			}
-			out = utf8.AppendRune(out, r)
-		default:
-			return out, d.syntax("invalid escape in string")
-		}
+	out, n, closed, problem := jsonstr.Unescape(out, d.b[d.i:])
+	d.i += n
+	switch {
+	case problem != "":
+		return out, d.syntax(problem)
+	case !closed:
+		return out, d.syntax("unterminated string")
 	}
-	return out, d.syntax("unterminated string")
-}
-
-func (d *Decoder) hex4() (rune, bool) {
-	if len(d.b)-d.i < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range d.b[d.i : d.i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	d.i += 4
-	return r, true
+	return out, nil
 }
 
 // scanNumber advances over a JSON number and reports whether it had neither
