@@ -239,26 +239,12 @@ func unescapedEquals(s, name string) bool {
 		return s == name
 	}
 	j := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '+':
-			c = ' '
-		case '%':
-			if i+2 >= len(s) {
-				return false
-			}
-			h, l := unhex(s[i+1]), unhex(s[i+2])
-			if h < 0 || l < 0 {
-				return false
-			}
-			c = byte(h<<4 | l)
-			i += 2
-		}
-		if j >= len(name) || name[j] != c {
+	for i := 0; i < len(s); {
+		c, next, ok := formByte(s, i)
+		if !ok || j >= len(name) || name[j] != c {
 			return false
 		}
-		j++
+		i, j = next, j+1
 	}
 	return j == len(name)
 }
@@ -267,25 +253,34 @@ func unescapedEquals(s, name string) bool {
 // application/x-www-form-urlencoded ("+" is a space), to dst. It reports
 // false for a "%" not followed by two hex digits.
 func appendUnescaped(dst []byte, s string) ([]byte, bool) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '+':
-			c = ' '
-		case '%':
-			if i+2 >= len(s) {
-				return dst, false
-			}
-			h, l := unhex(s[i+1]), unhex(s[i+2])
-			if h < 0 || l < 0 {
-				return dst, false
-			}
-			c = byte(h<<4 | l)
-			i += 2
+	for i := 0; i < len(s); {
+		c, next, ok := formByte(s, i)
+		if !ok {
+			return dst, false
 		}
-		dst = append(dst, c)
+		dst, i = append(dst, c), next
 	}
 	return dst, true
+}
+
+// formByte decodes the byte of the form-encoded s at i ("+" is a space,
+// "%XX" a byte) and returns it with the index after it; ok is false for a
+// "%" not followed by two hex digits.
+func formByte(s string, i int) (c byte, next int, ok bool) {
+	switch c = s[i]; c {
+	case '+':
+		return ' ', i + 1, true
+	case '%':
+		if i+2 >= len(s) {
+			return 0, i, false
+		}
+		h, l := unhex(s[i+1]), unhex(s[i+2])
+		if h < 0 || l < 0 {
+			return 0, i, false
+		}
+		return byte(h<<4 | l), i + 3, true
+	}
+	return c, i + 1, true
 }
 
 func unhex(c byte) int {
