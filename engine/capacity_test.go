@@ -9,26 +9,11 @@ import (
 
 	"github.com/vigil-sec/vigil/engine"
 	"github.com/vigil-sec/vigil/event"
-	"github.com/vigil-sec/vigil/policy"
-	"github.com/vigil-sec/vigil/profile"
-	"github.com/vigil-sec/vigil/score"
 )
 
 func newCapped(tb testing.TB, max int) *engine.Engine {
 	tb.Helper()
-	tr, err := profile.NewTracker(profile.Params{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := score.Vigil(score.VigilOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := engine.New(engine.Options{Tracker: tr, Model: m, MaxCredentials: max,
-		Ladder: policy.Ladder{Throttle: 4, StepUp: 7, Block: 10, Margin: 1, Hold: 5 * time.Minute}})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	e := newEngineWith(tb, engine.Options{MaxCredentials: max})
 	tb.Cleanup(e.Close)
 	return e
 }
@@ -184,20 +169,4 @@ func TestStaleEstablishedMakeRoom(t *testing.T) {
 	if ok, n := newcomer(40 * 24 * time.Hour); !ok || n == 0 {
 		t.Fatalf("established credentials idle for 40 days still lock a recurring newcomer out (held %v, %d events)", ok, n)
 	}
-}
-
-func mustTracker(t testing.TB) *profile.Tracker {
-	tr, err := profile.NewTracker(profile.Params{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tr
-}
-
-func mustVigil(t testing.TB) *score.Model {
-	m, err := score.Vigil(score.VigilOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }

@@ -20,12 +20,7 @@ import (
 
 func newDurable(tb testing.TB, dir string, max int) *engine.Engine {
 	tb.Helper()
-	e, err := engine.New(engine.Options{Tracker: mustTracker(tb), Model: mustVigil(tb), Dir: dir, MaxCredentials: max,
-		Ladder: policy.Ladder{Throttle: 4, StepUp: 7, Block: 10, Margin: 1, Hold: 5 * time.Minute}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return e
+	return newEngineWith(tb, engine.Options{Dir: dir, MaxCredentials: max})
 }
 
 // TestDurableRestartGivesSameDecisions: a durable engine closed and

@@ -18,23 +18,49 @@ import (
 
 func newEngine(tb testing.TB, seed bool) *engine.Engine {
 	tb.Helper()
-	tr, err := profile.NewTracker(profile.Params{})
-	if err != nil {
-		tb.Fatal(err)
+	if seed {
+		return newEngineWith(tb, engine.Options{Model: score.Seed(), Ladder: score.SeedLadder})
 	}
-	m, ladder := score.Seed(), score.SeedLadder
-	if !seed {
-		m, err = score.Vigil(score.VigilOptions{})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ladder = policy.Ladder{Throttle: 4, StepUp: 7, Block: 10, Margin: 1, Hold: 5 * time.Minute}
+	return newEngineWith(tb, engine.Options{})
+}
+
+// newEngineWith returns an engine with o, filling in a tracker with the
+// default parameters, the vigil model and its default ladder where o has
+// none. The caller closes it.
+func newEngineWith(tb testing.TB, o engine.Options) *engine.Engine {
+	tb.Helper()
+	if o.Tracker == nil {
+		o.Tracker = mustTracker(tb)
 	}
-	e, err := engine.New(engine.Options{Tracker: tr, Model: m, Ladder: ladder})
+	if o.Model == nil {
+		o.Model = mustVigil(tb)
+	}
+	if o.Ladder == (policy.Ladder{}) {
+		o.Ladder = policy.Ladder{Throttle: 4, StepUp: 7, Block: 10, Margin: 1, Hold: 5 * time.Minute}
+	}
+	e, err := engine.New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return e
+}
+
+func mustTracker(tb testing.TB) *profile.Tracker {
+	tb.Helper()
+	tr, err := profile.NewTracker(profile.Params{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return tr
+}
+
+func mustVigil(tb testing.TB) *score.Model {
+	tb.Helper()
+	m, err := score.Vigil(score.VigilOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m
 }
 
 // benchEvents makes a pool of events over creds credentials: each
