@@ -15,24 +15,17 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/gate/gatetest"
 )
 
 // fixedChecker returns the same Result to every request: the adapter's cost
 // alone.
 type fixedChecker struct{ res *gate.Result }
 
-// Check adapts decide to gate.Checker: a nil result leaves res zero, which
-// no adapter accepts as a decision.
+// Check adapts decide to gate.Checker.
 func (c fixedChecker) Check(ctx context.Context, r *gate.Request, res *gate.Result) error {
 	out, err := c.decide(ctx, r)
-	if err != nil {
-		return err
-	}
-	*res = gate.Result{}
-	if out != nil {
-		*res = *out
-	}
-	return nil
+	return gatetest.Fill(res, out, err)
 }
 
 func (c fixedChecker) decide(context.Context, *gate.Request) (*gate.Result, error) { return c.res, nil }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/gate/gatetest"
 )
 
 // echoChecker answers from a hash of the request, echoing request values
@@ -22,18 +23,10 @@ import (
 // the response.
 type echoChecker struct{}
 
-// Check adapts decide to gate.Checker: a nil result leaves res zero, which
-// no adapter accepts as a decision.
+// Check adapts decide to gate.Checker.
 func (c echoChecker) Check(ctx context.Context, r *gate.Request, res *gate.Result) error {
 	out, err := c.decide(ctx, r)
-	if err != nil {
-		return err
-	}
-	*res = gate.Result{}
-	if out != nil {
-		*res = *out
-	}
-	return nil
+	return gatetest.Fill(res, out, err)
 }
 
 func (echoChecker) decide(_ context.Context, r *gate.Request) (*gate.Result, error) {

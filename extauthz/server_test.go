@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/gate/gatetest"
 	"github.com/vigil-sec/vigil/policy"
 )
 
@@ -47,18 +48,10 @@ func newTableChecker() *tableChecker { return &tableChecker{seen: map[string]see
 
 const problemBody = `{"type":"https://vigil.dev/problems/blocked","title":"Forbidden","status":403}`
 
-// Check adapts decide to gate.Checker: a nil result leaves res zero, which
-// no adapter accepts as a decision.
+// Check adapts decide to gate.Checker.
 func (c *tableChecker) Check(ctx context.Context, r *gate.Request, res *gate.Result) error {
 	out, err := c.decide(ctx, r)
-	if err != nil {
-		return err
-	}
-	*res = gate.Result{}
-	if out != nil {
-		*res = *out
-	}
-	return nil
+	return gatetest.Fill(res, out, err)
 }
 
 func (c *tableChecker) decide(_ context.Context, r *gate.Request) (*gate.Result, error) {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/vigil-sec/vigil/forwardauth"
 	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/gate/gatetest"
 	"github.com/vigil-sec/vigil/policy"
 )
 
@@ -28,18 +29,10 @@ type fixedChecker struct {
 	n   int
 }
 
-// Check adapts decide to gate.Checker: a nil result leaves res zero, which
-// no adapter accepts as a decision.
+// Check adapts decide to gate.Checker.
 func (c *fixedChecker) Check(ctx context.Context, r *gate.Request, res *gate.Result) error {
 	out, err := c.decide(ctx, r)
-	if err != nil {
-		return err
-	}
-	*res = gate.Result{}
-	if out != nil {
-		*res = *out
-	}
-	return nil
+	return gatetest.Fill(res, out, err)
 }
 
 func (c *fixedChecker) decide(_ context.Context, r *gate.Request) (*gate.Result, error) {

@@ -9,24 +9,17 @@ import (
 	"testing"
 
 	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/gate/gatetest"
 )
 
 // fuzzChecker allows or throttles by the length of the URI and keeps what
 // it saw.
 type fuzzChecker struct{ got *gate.Request }
 
-// Check adapts decide to gate.Checker: a nil result leaves res zero, which
-// no adapter accepts as a decision.
+// Check adapts decide to gate.Checker.
 func (c *fuzzChecker) Check(ctx context.Context, r *gate.Request, res *gate.Result) error {
 	out, err := c.decide(ctx, r)
-	if err != nil {
-		return err
-	}
-	*res = gate.Result{}
-	if out != nil {
-		*res = *out
-	}
-	return nil
+	return gatetest.Fill(res, out, err)
 }
 
 func (c *fuzzChecker) decide(_ context.Context, r *gate.Request) (*gate.Result, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-sec/vigil/forwardauth"
 	"github.com/vigil-sec/vigil/forwardauth/gatewaytest"
 	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/gate/gatetest"
 	"github.com/vigil-sec/vigil/policy"
 )
 
@@ -43,18 +44,10 @@ type pathChecker struct {
 
 func newPathChecker() *pathChecker { return &pathChecker{seen: map[string]gate.Request{}} }
 
-// Check adapts decide to gate.Checker: a nil result leaves res zero, which
-// no adapter accepts as a decision.
+// Check adapts decide to gate.Checker.
 func (c *pathChecker) Check(ctx context.Context, r *gate.Request, res *gate.Result) error {
 	out, err := c.decide(ctx, r)
-	if err != nil {
-		return err
-	}
-	*res = gate.Result{}
-	if out != nil {
-		*res = *out
-	}
-	return nil
+	return gatetest.Fill(res, out, err)
 }
 
 func (c *pathChecker) decide(_ context.Context, r *gate.Request) (*gate.Result, error) {
