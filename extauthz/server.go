@@ -32,7 +32,7 @@ const ServiceName = "envoy.service.auth.v3.Authorization"
 // Defaults of Options.
 const (
 	DefaultRouteKey       = "vigil_route"
-	DefaultReservedPrefix = "x-vigil-"
+	DefaultReservedPrefix = "x-vigil-" // gate.ReservedPrefix as Envoy sends names, in lower case
 )
 
 // Options configures a Server. The zero value means defaults.

@@ -25,9 +25,6 @@ const (
 	// request goes upstream: comma-separated, after it has set the
 	// allowed_upstream_headers of the answer.
 	headerEnvoyRemove = "X-Envoy-Auth-Headers-To-Remove"
-	// reservedPrefix is the prefix of the headers only vigil may send
-	// upstream (as extauthz.DefaultReservedPrefix).
-	reservedPrefix = "X-Vigil-"
 )
 
 // upstreamHeaders are the headers vigil may set on the upstream request
@@ -127,7 +124,7 @@ func envoyRemoveForged(out, in http.Header) {
 		}
 	}
 	add := func(k string) {
-		if len(k) < len(reservedPrefix) || !strings.EqualFold(k[:len(reservedPrefix)], reservedPrefix) {
+		if !gate.Reserved(k) {
 			return
 		}
 		if _, set := out[http.CanonicalHeaderKey(k)]; !set {

@@ -17,6 +17,17 @@ import (
 	"github.com/vigil-sec/vigil/policy"
 )
 
+// ReservedPrefix begins the names of the headers only vigil sends upstream
+// (X-Vigil-Decision, X-Vigil-Risk, X-Vigil-Token-Id, X-Vigil-Shadow):
+// adapters remove any a client sent, so the upstream can believe them.
+const ReservedPrefix = "X-Vigil-"
+
+// Reserved reports whether a header name begins with ReservedPrefix, in
+// any case.
+func Reserved(name string) bool {
+	return len(name) >= len(ReservedPrefix) && strings.EqualFold(name[:len(ReservedPrefix)], ReservedPrefix)
+}
+
 // Headers looks up a request header by name, case-insensitively, and returns
 // "" when it is absent. http.Header satisfies it; MapHeaders adapts the
 // lower-cased header maps of Envoy's CheckRequest.

@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"strings"
 	"sync"
 
 	"github.com/vigil-sec/vigil/forwardauth"
@@ -39,9 +38,6 @@ type Options struct {
 	// Log receives Checker failures; nil discards them.
 	Log *slog.Logger
 }
-
-// reservedPrefix is the header prefix only vigil may send upstream.
-const reservedPrefix = "X-Vigil-"
 
 // New returns the middleware.
 func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
@@ -75,7 +71,7 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 			req.Header = nil // the request is not the slot's to keep
 			// Only vigil speaks in X-Vigil-* headers, whatever happens next.
 			for k := range r.Header {
-				if len(k) >= len(reservedPrefix) && strings.EqualFold(k[:len(reservedPrefix)], reservedPrefix) {
+				if gate.Reserved(k) {
 					delete(r.Header, k)
 				}
 			}
