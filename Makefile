@@ -31,7 +31,7 @@ run: build ## the demo: simulated days with attacks, then vigil proxy deciding l
 	@echo
 	$(BIN)/vigil demo --proxy
 
-deps: ## install what the tests and load scripts drive: nginx, Caddy, wrk, h2load (Debian packages, if missing)
+deps: ## install what the tests and load scripts drive: nginx, Caddy, redis-server, wrk, h2load (Debian packages, if missing)
 	scripts/deps.sh
 
 test: deps ## install test dependencies, vet, then run every test with the race detector

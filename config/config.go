@@ -12,9 +12,11 @@ import (
 	"io"
 	"maps"
 	"math"
+	"net"
 	"os"
 	"reflect"
 	"slices"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -30,6 +32,7 @@ func DefaultYAML() []byte { return bytes.Clone(defaultYAML) }
 type Config struct {
 	Fingerprint Fingerprint `yaml:"fingerprint"`
 	Profile     Profile     `yaml:"profile"`
+	State       State       `yaml:"state"`
 	Scoring     Scoring     `yaml:"scoring"`
 	Policy      Policy      `yaml:"policy"`
 	Replay      Replay      `yaml:"replay"`
@@ -109,6 +112,51 @@ type Profile struct {
 	// SyncEvery is how often durable profiles are flushed to the device.
 	SyncEvery Duration `yaml:"sync_every"`
 }
+
+// State says where `vigil serve` and `vigil proxy` keep credentials'
+// state (profiles, policy state, the denylist).
+type State struct {
+	// Backend is BackendMemory (this process; durable with
+	// profile.data_dir) or BackendRedis (shared by every replica).
+	Backend string `yaml:"backend"`
+	Redis   Redis  `yaml:"redis"`
+}
+
+// Redis configures the redis state backend (package store/redisstore).
+type Redis struct {
+	// Addrs of the server, or of some nodes of a Redis Cluster.
+	Addrs    []string `yaml:"addrs"`
+	Cluster  bool     `yaml:"cluster"`
+	Username string   `yaml:"username"`
+	// PasswordEnv names the environment variable that holds the password;
+	// the password itself is never in the file.
+	PasswordEnv string `yaml:"password_env"`
+	DB          int    `yaml:"db"`
+	Prefix      string `yaml:"prefix"`
+	// Timeout bounds each round trip; RetryAfter is how long Redis is
+	// left alone after a failure.
+	Timeout    Duration `yaml:"timeout"`
+	RetryAfter Duration `yaml:"retry_after"`
+	// NewTTL and IdleTTL: how long a record lives after its last write,
+	// before and after its credential is established.
+	NewTTL  Duration `yaml:"new_ttl"`
+	IdleTTL Duration `yaml:"idle_ttl"`
+	// Fail is FailOpen or FailClosed: what requests get while Redis is
+	// down.
+	Fail string `yaml:"fail"`
+	// DenylistEvery is how often the denylist is refreshed from Redis.
+	DenylistEvery Duration `yaml:"denylist_every"`
+	// MaxBatch caps the requests judged in one round trip.
+	MaxBatch int `yaml:"max_batch"`
+}
+
+// State backends and failure modes.
+const (
+	BackendMemory = "memory"
+	BackendRedis  = "redis"
+	FailOpen      = "open"
+	FailClosed    = "closed"
+)
 
 // Scoring selects and tunes the scoring profile.
 type Scoring struct {
@@ -279,6 +327,7 @@ func (c *Config) Validate() error {
 	if c.Credentials.MaxLength < 16 {
 		errs = append(errs, fmt.Errorf("credentials.max_length: %d must be at least 16", c.Credentials.MaxLength))
 	}
+	errs = append(errs, c.validateState()...)
 	// YAML has .nan and .inf; no setting means either. (NaN would pass the
 	// range checks of the parts, which are all written as comparisons.)
 	for _, f := range []struct {
@@ -305,6 +354,81 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// validateState checks the state section. The redis keys are checked
+// whatever the backend, so that a mistake shows before the day the backend
+// is switched; only the missing addresses are no error with memory.
+func (c *Config) validateState() []error {
+	var errs []error
+	st, r := &c.State, &c.State.Redis
+	switch st.Backend {
+	case BackendMemory:
+	case BackendRedis:
+		if len(r.Addrs) == 0 {
+			errs = append(errs, errors.New("state.redis.addrs: empty while state.backend is redis"))
+		}
+		if c.Profile.DataDir != "" {
+			errs = append(errs, fmt.Errorf("profile.data_dir: %q is set while state.backend is redis: profiles live in Redis, shared by every replica, and a data directory would keep a second copy on this replica that drifts from them; leave data_dir empty", c.Profile.DataDir))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("state.backend: %q is not a state backend (want %q or %q)", st.Backend, BackendMemory, BackendRedis))
+	}
+	for i, a := range r.Addrs {
+		if host, port, err := net.SplitHostPort(a); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("state.redis.addrs[%d]: %q is not host:port", i, a))
+		}
+	}
+	if len(r.Addrs) > 1 && !r.Cluster {
+		errs = append(errs, fmt.Errorf("state.redis.addrs: %d addresses without state.redis.cluster: a single server takes one address (set cluster: true for a Redis Cluster)", len(r.Addrs)))
+	}
+	if r.DB < 0 {
+		errs = append(errs, fmt.Errorf("state.redis.db: %d must not be negative", r.DB))
+	} else if r.DB != 0 && r.Cluster {
+		errs = append(errs, fmt.Errorf("state.redis.db: %d with state.redis.cluster: a Redis Cluster has database 0 only", r.DB))
+	}
+	if r.PasswordEnv != "" && !envName(r.PasswordEnv) {
+		// Not quoted: it may be a password written where its variable's
+		// name belongs.
+		errs = append(errs, errors.New("state.redis.password_env: not an environment variable name (letters, digits, _): name the variable that holds the password, never the password itself"))
+	}
+	switch {
+	case r.Prefix == "":
+		errs = append(errs, errors.New("state.redis.prefix: empty: every key needs a prefix (default vigil:)"))
+	case strings.ContainsAny(r.Prefix, "{}"):
+		errs = append(errs, fmt.Errorf("state.redis.prefix: %q must not contain braces: they would change the hash tag that keeps a credential's keys in one cluster slot", r.Prefix))
+	}
+	switch r.Fail {
+	case FailOpen, FailClosed:
+	default:
+		errs = append(errs, fmt.Errorf("state.redis.fail: %q is not %s or %s", r.Fail, FailOpen, FailClosed))
+	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{
+		{"timeout", r.Timeout}, {"retry_after", r.RetryAfter}, {"new_ttl", r.NewTTL},
+		{"idle_ttl", r.IdleTTL}, {"denylist_every", r.DenylistEvery},
+	} {
+		if d.v.D() < time.Millisecond {
+			errs = append(errs, fmt.Errorf("state.redis.%s: %s must be at least 1ms", d.name, d.v.D()))
+		}
+	}
+	if r.MaxBatch < 1 || r.MaxBatch > 1<<16 {
+		errs = append(errs, fmt.Errorf("state.redis.max_batch: %d must be between 1 and 65536", r.MaxBatch))
+	}
+	return errs
+}
+
+// envName reports whether s is a portable environment variable name.
+func envName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Duration is a time.Duration written as a Go duration string in YAML.

@@ -304,3 +304,66 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestState: the state section's defaults are those default.yaml states,
+// a complete redis section reads as written, and a password written where
+// its variable's name belongs is refused without being repeated.
+func TestState(t *testing.T) {
+	want := config.State{Backend: config.BackendMemory, Redis: config.Redis{
+		Addrs: []string{}, Prefix: "vigil:", Fail: config.FailOpen, MaxBatch: 256,
+		Timeout: config.Duration(100 * time.Millisecond), RetryAfter: config.Duration(time.Second),
+		NewTTL: config.Duration(24 * time.Hour), IdleTTL: config.Duration(720 * time.Hour),
+		DenylistEvery: config.Duration(500 * time.Millisecond),
+	}}
+	if got := config.Default().State; !reflect.DeepEqual(got, want) {
+		t.Errorf("default state\n got %+v\nwant %+v", got, want)
+	}
+
+	c, err := config.Parse([]byte(`
+state:
+  backend: redis
+  redis:
+    addrs: ["redis-0.redis:6379", "redis-1.redis:6379", "[2001:db8::7]:6380"]
+    cluster: true
+    username: vigil
+    password_env: VIGIL_REDIS_PASSWORD
+    prefix: "prod:vigil:"
+    timeout: 50ms
+    retry_after: 2s
+    new_ttl: 12h
+    idle_ttl: 2160h
+    fail: closed
+    denylist_every: 250ms
+    max_batch: 1024
+`), "redis.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = config.State{Backend: config.BackendRedis, Redis: config.Redis{
+		Addrs:   []string{"redis-0.redis:6379", "redis-1.redis:6379", "[2001:db8::7]:6380"},
+		Cluster: true, Username: "vigil", PasswordEnv: "VIGIL_REDIS_PASSWORD", Prefix: "prod:vigil:",
+		Timeout: config.Duration(50 * time.Millisecond), RetryAfter: config.Duration(2 * time.Second),
+		NewTTL: config.Duration(12 * time.Hour), IdleTTL: config.Duration(2160 * time.Hour),
+		Fail: config.FailClosed, DenylistEvery: config.Duration(250 * time.Millisecond), MaxBatch: 1024,
+	}}
+	if !reflect.DeepEqual(c.State, want) {
+		t.Errorf("redis section\n got %+v\nwant %+v", c.State, want)
+	}
+	// The rest is untouched.
+	d := config.Default()
+	d.State = want
+	if !reflect.DeepEqual(c, d) {
+		t.Errorf("a state section changed other settings: %+v", c)
+	}
+
+	// One server, database 3: no cluster.
+	if _, err := config.Parse([]byte("state: {backend: redis, redis: {addrs: [\"127.0.0.1:6379\"], db: 3}}\n"), "t"); err != nil {
+		t.Errorf("single server: %v", err)
+	}
+
+	const password = "Tr0ub4dor&3-secret"
+	_, err = config.Parse([]byte("state: {redis: {password_env: \""+password+"\"}}\n"), "t")
+	if err == nil || !strings.Contains(err.Error(), "state.redis.password_env") || strings.Contains(err.Error(), password) {
+		t.Errorf("a password in password_env: %v", err)
+	}
+}

@@ -116,7 +116,7 @@ func (e *Engine) admit(h, sh uint64, now int64) uint32 {
 	}
 	e.index.remove(e.owner(victim).h)
 	e.evictions++
-	*e.record(victim) = record{}
+	*e.record(victim) = Record{}
 	e.index.insert(h, victim)
 	e.setOwner(victim, owner{h: h, sk: sh})
 	if e.st != nil {

@@ -16,6 +16,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/vigil-sec/vigil/internal/atomicfile"
+
 	"github.com/vigil-sec/vigil/profile"
 )
 
@@ -44,7 +46,7 @@ const (
 	storeVersion = 1
 	headerSize   = 4096
 	pageRecords  = 1 << pageBits
-	pageBytes    = pageRecords * int(unsafe.Sizeof(record{}))
+	pageBytes    = pageRecords * int(unsafe.Sizeof(Record{}))
 	keyPageBytes = pageRecords * 8
 )
 
@@ -71,7 +73,7 @@ type store struct {
 func (s *store) header() *fileHeader { return (*fileHeader)(unsafe.Pointer(&s.head[0])) }
 
 // openStore opens or creates the files in dir and maps the pages in use.
-func openStore(dir string) (*store, [][]record, error) {
+func openStore(dir string) (*store, [][]Record, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, nil, fmt.Errorf("engine: data directory: %w", err)
 	}
@@ -92,7 +94,7 @@ func openStore(dir string) (*store, [][]record, error) {
 	return s, pages, nil
 }
 
-func (s *store) open() ([][]record, error) {
+func (s *store) open() ([][]Record, error) {
 	st, err := s.rf.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -133,7 +135,7 @@ func (s *store) open() ([][]record, error) {
 	}
 	s.seed = h.Seed
 	s.digest = xxhash.NewWithSeed(s.seed)
-	pages := make([][]record, 0, need)
+	pages := make([][]Record, 0, need)
 	for range need {
 		p, err := s.page(len(pages))
 		if err != nil {
@@ -145,7 +147,7 @@ func (s *store) open() ([][]record, error) {
 }
 
 // page maps page k of the records and of their keys, growing the files.
-func (s *store) page(k int) ([]record, error) {
+func (s *store) page(k int) ([]Record, error) {
 	rend := int64(headerSize) + int64(k+1)*int64(pageBytes)
 	if err := growTo(s.rf, rend); err != nil {
 		return nil, err
@@ -164,7 +166,7 @@ func (s *store) page(k int) ([]record, error) {
 	}
 	s.maps = append(s.maps, rb, kb)
 	s.keys = append(s.keys, unsafe.Slice((*uint64)(unsafe.Pointer(&kb[0])), pageRecords))
-	return unsafe.Slice((*record)(unsafe.Pointer(&rb[0])), pageRecords), nil
+	return unsafe.Slice((*Record)(unsafe.Pointer(&rb[0])), pageRecords), nil
 }
 
 func growTo(f *os.File, size int64) error {
@@ -198,7 +200,7 @@ func (s *store) key(i uint32) uint64       { return s.keys[i>>pageBits][i&(pageR
 func (s *store) setKey(i uint32, h uint64) { s.keys[i>>pageBits][i&(pageRecords-1)] = h }
 
 // sync flushes the mappings to the device and rewrites the peer groups.
-func (s *store) sync(clients map[uint64]*record) error {
+func (s *store) sync(clients map[uint64]*Record) error {
 	var errs []error
 	for _, m := range append([][]byte{s.head}, s.maps...) {
 		if _, _, e := syscall.Syscall(syscall.SYS_MSYNC, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), syscall.MS_SYNC); e != 0 {
@@ -206,7 +208,6 @@ func (s *store) sync(clients map[uint64]*record) error {
 			break
 		}
 	}
-	tmp := filepath.Join(s.dir, "clients.vgl.tmp")
 	var buf bytes.Buffer
 	buf.WriteString(storeMagic)
 	binary.Write(&buf, binary.LittleEndian, uint32(len(clients)))
@@ -214,37 +215,17 @@ func (s *store) sync(clients map[uint64]*record) error {
 		binary.Write(&buf, binary.LittleEndian, h)
 		buf.Write(unsafe.Slice((*byte)(unsafe.Pointer(r)), RecordSize))
 	}
-	if err := writeSync(tmp, buf.Bytes()); err != nil {
-		errs = append(errs, err)
-	} else if err := os.Rename(tmp, filepath.Join(s.dir, "clients.vgl")); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, "clients.vgl"), buf.Bytes()); err != nil {
 		errs = append(errs, fmt.Errorf("engine: %w", err))
 	}
 	return errors.Join(errs...)
 }
 
-func writeSync(name string, b []byte) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("engine: %w", err)
-	}
-	_, err = f.Write(b)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("engine: %s: %w", name, err)
-	}
-	return nil
-}
-
 // loadClients reads the peer groups Sync wrote; none is not an error.
-func (s *store) loadClients() (map[uint64]*record, error) {
+func (s *store) loadClients() (map[uint64]*Record, error) {
 	name := filepath.Join(s.dir, "clients.vgl")
 	b, err := os.ReadFile(name)
-	clients := make(map[uint64]*record)
+	clients := make(map[uint64]*Record)
 	if errors.Is(err, os.ErrNotExist) {
 		return clients, nil
 	}
@@ -260,7 +241,7 @@ func (s *store) loadClients() (map[uint64]*record, error) {
 		return nil, fmt.Errorf("engine: %s: %d bytes for %d peer groups: truncated or corrupt", name, len(b), n)
 	}
 	for range n {
-		r := new(record)
+		r := new(Record)
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(r)), RecordSize), b[8:8+RecordSize])
 		clients[binary.LittleEndian.Uint64(b[:8])] = r
 		b = b[8+RecordSize:]

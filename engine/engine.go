@@ -51,52 +51,22 @@ type Options struct {
 	Dir string
 }
 
-// Verdict is the engine's answer for one event.
-type Verdict struct {
-	Level policy.Level
-	// Now is the time the event was judged at (its own time, or the
-	// credential's clock if the event arrived out of order).
-	Now int64
-	// Trust is how far the engine learned from the event; Complete needs it.
-	Trust profile.Trust
-	score.Assessment
-}
-
-// record is everything kept per credential: 512 bytes, eight cache lines.
-// It holds no pointers, so the garbage collector never scans the pages.
-// The policy keeps two ladders: one for requests from the credential's
-// established context, one for everything else.
-type record struct {
-	prof profile.Profile
-	home policy.State
-	away policy.State
-}
-
-// A record must stay eight cache lines: this fails to compile otherwise.
-var _ = [1]struct{}{}[unsafe.Sizeof(record{})-512]
-
-// RecordSize is the bytes an active credential's state takes in the
-// engine's pages; the index adds about 20 bytes more per credential.
-const RecordSize = int(unsafe.Sizeof(record{}))
-
-const pageBits = 12 // 4096 records, ~3.3 MB a page
+const pageBits = 12 // 4096 records, 2 MiB a page
 
 // Engine holds the profiles of every credential it has seen.
 // It is not safe for concurrent use.
 type Engine struct {
 	opts  Options
+	judge *Judge
 	seed  maphash.Seed
 	index index // keyed hash of token_id → record number
-	pages [][]record
+	pages [][]Record
 	frees []func()
 	n     uint32
-	keyer profile.Keyer
-	obs   profile.Observation
 
 	// Peer groups: one profile per client_id, learned from the trusted
 	// requests of all its credentials. Clients are few; a map will do.
-	clients map[uint64]*record
-	peerObs profile.Observation
+	clients map[uint64]*Record
 
 	// Capacity (capacity.go): the index hash of each record's credential,
 	// page-parallel to pages; the admission sketch; a scratch record for
@@ -104,7 +74,7 @@ type Engine struct {
 	owners              [][]owner
 	sk                  sketch
 	rng                 splitmix
-	scratch             record
+	scratch             Record
 	evictions, rejected uint64
 
 	st       *store // Options.Dir; nil in memory
@@ -113,28 +83,15 @@ type Engine struct {
 
 // New returns an Engine.
 func New(opts Options) (*Engine, error) {
-	if opts.Tracker == nil || opts.Model == nil {
-		return nil, errors.New("engine: Tracker and Model are required")
-	}
-	if err := opts.Ladder.Validate(); err != nil {
+	j, err := NewJudge(opts)
+	if err != nil {
 		return nil, err
 	}
-	if opts.LearnBelow == 0 {
-		opts.LearnBelow = opts.Ladder.Throttle / 2
-	}
-	if opts.BlockCredentialAt == 0 {
-		opts.BlockCredentialAt = opts.Ladder.Block
-	}
-	if !(opts.BlockCredentialAt > 0) {
-		return nil, fmt.Errorf("engine: block_credential_at %g must be above 0", opts.BlockCredentialAt)
-	}
-	if !(opts.LearnBelow > 0 && opts.LearnBelow <= opts.Ladder.Throttle) {
-		return nil, fmt.Errorf("engine: learn_below %g must be in (0, throttle threshold %g]", opts.LearnBelow, opts.Ladder.Throttle)
-	}
+	opts = j.opts
 	if opts.MaxCredentials < 0 || opts.MaxClients < 0 {
 		return nil, fmt.Errorf("engine: max_credentials %d and max_clients %d must not be negative", opts.MaxCredentials, opts.MaxClients)
 	}
-	e := &Engine{opts: opts, seed: maphash.MakeSeed(), index: newIndex(), clients: make(map[uint64]*record), rng: splitmix{s: 1}}
+	e := &Engine{opts: opts, judge: j, seed: maphash.MakeSeed(), index: newIndex(), clients: make(map[uint64]*Record), rng: splitmix{s: 1}}
 	if opts.MaxCredentials > 0 {
 		e.sk = newSketch(opts.MaxCredentials)
 	}
@@ -297,7 +254,7 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 			prefetchLineW(unsafe.Add(unsafe.Pointer(&vs[j]), 63))
 		}
 		if i >= 0 {
-			var r *record
+			var r *Record
 			switch ix := idx[i%ring]; {
 			case ix == noRecord || gen[i%ring] != e.evictions:
 				r = e.record(e.lookupAt(hs[i%ring], evs[i].TokenID, evs[i].Time))
@@ -312,48 +269,12 @@ func (e *Engine) ProcessBatch(evs []event.Event, vs []Verdict) {
 	}
 }
 
-func (e *Engine) process(r *record, ev *event.Event, v *Verdict) {
-	o := &e.obs
-	if !ev.Keys.Set {
-		e.keyer.Fill(ev)
-	}
-	e.opts.Tracker.Observe(&r.prof, ev, o)
-	var peer *record
+func (e *Engine) process(r *Record, ev *event.Event, v *Verdict) {
+	var peer *Record
 	if ev.ClientID != "" {
-		if peer = e.client(ev.ClientID); peer != nil {
-			e.opts.Tracker.Observe(&peer.prof, ev, &e.peerObs)
-			o.Peer = &e.peerObs
-		}
+		peer = e.client(ev.ClientID)
 	}
-	m := e.opts.Model
-	m.Assess(o, ev, &v.Assessment)
-	state := &r.away
-	if m.Contextual && o.EstablishedContext() {
-		state = &r.home
-		if v.CredentialRisk < e.opts.BlockCredentialAt {
-			v.KeepRequestScope(m)
-		}
-	} else if !m.Contextual {
-		state = &r.home
-	}
-	v.Level = e.opts.Ladder.Decide(state, v.Risk, o.Now)
-	v.Now = o.Now
-	// Probation (Allowed) asks whether the event was acceptable on its
-	// own: a request held at throttle only by the hysteresis of its context
-	// (another network's risk raised the level) still earns its network a
-	// day's use.
-	trust := profile.Untrusted
-	switch {
-	case v.Level == policy.Allow && v.Risk < e.opts.LearnBelow:
-		trust = profile.Trusted
-	case v.Level == policy.Allow || v.Risk < e.opts.Ladder.Throttle:
-		trust = profile.Allowed
-	}
-	v.Trust = trust
-	e.opts.Tracker.Learn(&r.prof, ev, o, trust)
-	if peer != nil {
-		e.opts.Tracker.Learn(&peer.prof, ev, &e.peerObs, trust)
-	}
+	e.judge.Judge(r, peer, ev, v)
 }
 
 // Complete folds the outcome of a request judged at time at (Verdict.Now)
@@ -365,16 +286,8 @@ func (e *Engine) Complete(tokenID string, at int64, o profile.Outcome, trust pro
 	if !ok {
 		return false
 	}
-	e.opts.Tracker.Complete(&e.record(i).prof, at, o, trust == profile.Trusted)
+	e.judge.Complete(e.record(i), at, o, trust)
 	return true
-}
-
-// Snapshot is an operator's view of one credential.
-type Snapshot struct {
-	profile.Summary
-	// Level of requests from the credential's established context (home)
-	// and from elsewhere (away), as the ladder holds them.
-	Home, Away policy.Level
 }
 
 // Inspect returns the state of a credential without creating it.
@@ -383,8 +296,7 @@ func (e *Engine) Inspect(tokenID string) (Snapshot, bool) {
 	if !ok {
 		return Snapshot{}, false
 	}
-	r := e.record(i)
-	return Snapshot{Summary: r.prof.Summarize(), Home: r.home.Level, Away: r.away.Level}, true
+	return e.record(i).Snapshot(), true
 }
 
 // lookupAt finds, creates or admits the record of the credential hashed h
@@ -449,14 +361,14 @@ func (e *Engine) lookupHash(h uint64) uint32 {
 // It returns nil for a new client_id once MaxClients are held: client_id
 // may come from a claim nobody verified, and made-up ones must not grow
 // the engine.
-func (e *Engine) client(id string) *record {
+func (e *Engine) client(id string) *Record {
 	h := e.hash(id)
 	r, ok := e.clients[h]
 	if !ok {
 		if e.opts.MaxClients > 0 && len(e.clients) >= e.opts.MaxClients {
 			return nil
 		}
-		r = new(record)
+		r = new(Record)
 		e.clients[h] = r
 	}
 	return r
@@ -465,9 +377,9 @@ func (e *Engine) client(id string) *record {
 // Clients returns the number of client_ids with a peer profile.
 func (e *Engine) Clients() int { return len(e.clients) }
 
-func (e *Engine) record(i uint32) *record {
+func (e *Engine) record(i uint32) *Record {
 	if i == noRecord {
-		e.scratch = record{}
+		e.scratch = Record{}
 		return &e.scratch
 	}
 	return &e.pages[i>>pageBits][i&(1<<pageBits-1)]

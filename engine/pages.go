@@ -3,9 +3,9 @@ package engine
 import "unsafe"
 
 // newPage returns a page of 4096 zeroed records (2 MiB) and its free func.
-func newPage() ([]record, func()) {
-	b, free := allocHuge((1 << pageBits) * int(unsafe.Sizeof(record{})))
-	return unsafe.Slice((*record)(unsafe.Pointer(unsafe.SliceData(b))), 1<<pageBits), free
+func newPage() ([]Record, func()) {
+	b, free := allocHuge((1 << pageBits) * int(unsafe.Sizeof(Record{})))
+	return unsafe.Slice((*Record)(unsafe.Pointer(unsafe.SliceData(b))), 1<<pageBits), free
 }
 
 // newSlots returns n zeroed index entries and their free func. Small

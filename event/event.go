@@ -10,6 +10,7 @@ package event
 import (
 	"net/netip"
 	"time"
+	"unsafe"
 )
 
 // Field is a bit set naming the optional fields an Event carries.
@@ -84,3 +85,23 @@ func (e *Event) Timestamp() time.Time { return time.Unix(0, e.Time).UTC() }
 // IsAuthFailure reports whether the request was refused for authentication
 // or authorization (401 or 403).
 func (e *Event) IsAuthFailure() bool { return e.Status == 401 || e.Status == 403 }
+
+// Detach copies the event's strings to the end of arena and points the
+// event at the copies, so that it no longer refers to the memory of
+// whoever filled it (an inline server's request buffers, which are
+// reused once the request is answered). It returns the grown arena.
+func (e *Event) Detach(arena []byte) []byte {
+	for _, s := range [...]*string{&e.TokenID, &e.Endpoint, &e.RequestID, &e.Method, &e.Path, &e.Scope, &e.UserAgent, &e.ClientID, &e.Country} {
+		if len(*s) == 0 {
+			continue
+		}
+		if cap(arena)-len(arena) < len(*s) {
+			// A new block: strings already copied keep the old one alive.
+			arena = make([]byte, 0, max(4096, 2*cap(arena), len(*s)))
+		}
+		start := len(arena)
+		arena = append(arena, *s...)
+		*s = unsafe.String(&arena[start], len(*s))
+	}
+	return arena
+}

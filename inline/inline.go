@@ -3,11 +3,13 @@
 // the reverse proxy, the net/http middleware) calls.
 //
 // For each request it extracts and fingerprints the credential, turns the
-// request into an event, judges it with the engine, applies the
-// per-credential rate limit of a throttled credential, and renders what the
-// client is told. The engine is sequential (package engine): Check holds
-// one mutex for the engine's part only, about a microsecond; extraction,
-// fingerprinting, reason rendering and the response are done outside it.
+// request into an event, judges it with the state store (package store:
+// in-process, durable in a data directory, or shared by replicas in
+// Redis), applies the per-credential rate limit of a throttled
+// credential, and renders what the client is told. Stores are safe for
+// concurrent use, and the Checker holds no lock of its own: extraction,
+// fingerprinting, reason rendering and the response run in the caller's
+// goroutine with per-goroutine scratch space.
 package inline
 
 import (
@@ -20,6 +22,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/vigil-sec/vigil/credential"
@@ -31,14 +34,19 @@ import (
 	"github.com/vigil-sec/vigil/policy"
 	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/ratelimit"
+	"github.com/vigil-sec/vigil/score"
+	"github.com/vigil-sec/vigil/store"
 )
 
-// Options configure a Checker. Engine, Fingerprinter, Extractor, Limiter
-// and Responder are required.
+// Options configure a Checker. Store, Model, Fingerprinter, Extractor,
+// Limiter and Responder are required.
 type Options struct {
-	// Engine judges events; the Checker owns it from New on (Close closes
-	// it) and serializes every use of it.
-	Engine        *engine.Engine
+	// Store keeps the credentials' state and judges events against it;
+	// the Checker owns it from New on (Close closes it).
+	Store store.Store
+	// Model is the scoring model the store judges with: it names and
+	// explains the reasons of a verdict.
+	Model         *score.Model
 	Fingerprinter *event.Fingerprinter
 	Extractor     *credential.Extractor
 	Limiter       *ratelimit.Limiter
@@ -52,8 +60,8 @@ type Options struct {
 	Throttle Throttle
 	// Recent is how many decisions are kept for the read API; 0 means 4096.
 	Recent int
-	// SyncEvery flushes a durable engine's profiles (engine.Sync) this
-	// often; 0 means every second.
+	// SyncEvery makes the store's state durable (Store.Sync: a data
+	// directory's profiles are flushed) this often; 0 means every second.
 	SyncEvery time.Duration
 	// Metrics records decisions; nil records none.
 	Metrics *Metrics
@@ -91,20 +99,21 @@ type Checker struct {
 	fps  sync.Pool // *event.Fingerprinter
 	work sync.Pool // *work
 
-	mu  sync.Mutex // guards eng
-	eng *engine.Engine
+	store store.Store
+	model *score.Model
 
 	recent *recent
-	closed bool
+	closed atomic.Bool
 	stop   chan struct{}
 	synced sync.WaitGroup
 }
 
-// work is a goroutine's scratch space for one Check.
+// work is a goroutine's scratch space for one Check: the store judges
+// batches, and a Check's batch is the one event of its request.
 type work struct {
 	cred  credential.Credential
-	ev    event.Event
-	v     engine.Verdict
+	ev    [1]event.Event
+	v     [1]store.Verdict
 	route []byte
 	id    []byte
 	det   []byte
@@ -113,8 +122,11 @@ type work struct {
 // New returns a Checker.
 func New(o Options) (*Checker, error) {
 	var errs []error
-	if o.Engine == nil {
-		errs = append(errs, errors.New("inline: no engine"))
+	if o.Store == nil {
+		errs = append(errs, errors.New("inline: no state store"))
+	}
+	if o.Model == nil {
+		errs = append(errs, errors.New("inline: no scoring model"))
 	}
 	if o.Fingerprinter == nil {
 		errs = append(errs, errors.New("inline: no fingerprinter"))
@@ -148,7 +160,7 @@ func New(o Options) (*Checker, error) {
 	if o.Recent <= 0 {
 		o.Recent = 4096
 	}
-	c := &Checker{opts: o, now: o.Now, log: o.Log, eng: o.Engine, recent: newRecent(o.Recent)}
+	c := &Checker{opts: o, now: o.Now, log: o.Log, store: o.Store, model: o.Model, recent: newRecent(o.Recent)}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -159,10 +171,7 @@ func New(o Options) (*Checker, error) {
 	fp := o.Fingerprinter
 	c.fps.New = func() any { return fp.Clone() }
 	c.work.New = func() any { return &work{route: make([]byte, 0, 64), id: make([]byte, 0, 40)} }
-	if o.Metrics != nil {
-		o.Metrics.profiles = c.credentials
-		o.Metrics.capacity = c.capacity
-	}
+	o.Metrics.watch(c.stats)
 	if o.SyncEvery <= 0 {
 		o.SyncEvery = time.Second
 	}
@@ -171,7 +180,7 @@ func New(o Options) (*Checker, error) {
 	return c, nil
 }
 
-// syncLoop flushes a durable engine's profiles until Close.
+// syncLoop makes the store's state durable until Close.
 func (c *Checker) syncLoop(every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -180,13 +189,7 @@ func (c *Checker) syncLoop(every time.Duration) {
 		case <-c.stop:
 			return
 		case <-t.C:
-			c.mu.Lock()
-			var err error
-			if !c.closed {
-				err = c.eng.Sync()
-			}
-			c.mu.Unlock()
-			if err != nil {
+			if err := c.store.Sync(); err != nil {
 				c.log.Error("profiles not synced to disk", "err", err)
 			}
 		}
@@ -235,33 +238,51 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 	}
 	v.TokenID = string(w.id)
 
-	c.fill(w, r, now, v.TokenID)
-
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
+	if c.closed.Load() {
 		return ErrClosed
 	}
-	c.eng.Process(&w.ev, &w.v)
-	var perMinute float64
-	if w.v.Level == policy.Throttle && v.Problem == "" {
-		perMinute = c.opts.Throttle.DefaultPerMinute
-		if s, ok := c.eng.Inspect(v.TokenID); ok && s.Buckets >= minBuckets {
-			perMinute = max(c.opts.Throttle.MinPerMinute, s.TypicalRequests*float64(time.Minute)/float64(c.bucket))
+	c.fill(w, r, now, v.TokenID)
+	if err := c.store.Judge(ctx, w.ev[:], w.v[:]); err != nil {
+		w.ev[0] = event.Event{}
+		if errors.Is(err, store.ErrClosed) {
+			return ErrClosed
+		}
+		return fmt.Errorf("inline: state store: %w", err)
+	}
+	sv := &w.v[0]
+	ev := &w.ev[0]
+
+	v.Risk = sv.Risk
+	v.Decided = sv.Level
+	v.Level = sv.Level
+	v.Reasons = reasons
+	if d := sv.Denial; d != nil {
+		w.det = appendDenial(w.det[:0], d)
+		v.Reasons = append(v.Reasons, decision.Reason{Signal: SignalDenylisted, Detail: string(w.det)})
+	}
+	if n := sv.N; n > 0 {
+		m := c.model
+		for i := range n {
+			rs := &sv.Reasons[i]
+			w.det = m.AppendDetail(w.det[:0], ev, rs)
+			v.Reasons = append(v.Reasons, decision.Reason{Signal: m.SignalName(rs), Contribution: math.Round(rs.Contribution*100) / 100, Detail: string(w.det)})
 		}
 	}
-	c.mu.Unlock()
-
-	v.Risk = w.v.Risk
-	v.Decided = w.v.Level
-	v.Level = w.v.Level
-	v.Reasons = reasons
-	if n := w.v.N; n > 0 {
-		m := c.eng.Model()
-		for i := range n {
-			rs := &w.v.Reasons[i]
-			w.det = m.AppendDetail(w.det[:0], &w.ev, rs)
-			v.Reasons = append(v.Reasons, decision.Reason{Signal: m.SignalName(rs), Contribution: math.Round(rs.Contribution*100) / 100, Detail: string(w.det)})
+	if sv.Fallback {
+		detail := fallbackOpen
+		switch {
+		case sv.Denial != nil:
+			detail = fallbackDenylist
+		case sv.FailClosed:
+			detail = fallbackClosed
+		}
+		v.Reasons = append(v.Reasons, decision.Reason{Signal: SignalStoreUnavailable, Detail: detail})
+	}
+	var perMinute float64
+	if sv.Level == policy.Throttle && v.Problem == "" {
+		perMinute = c.opts.Throttle.DefaultPerMinute
+		if sv.Buckets >= minBuckets {
+			perMinute = max(c.opts.Throttle.MinPerMinute, sv.TypicalRequests*float64(time.Minute)/float64(c.bucket))
 		}
 	}
 	if v.Problem != "" && v.Level < policy.StepUp {
@@ -275,7 +296,9 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		// request is refused instead (Decided still says step_up_auth).
 		v.Level = policy.Block
 	}
-	shadow := v.Level != policy.Allow && c.shadow(r)
+	// Shadow mode enforces none of vigil's own decisions; a denial is an
+	// operator's, and is enforced regardless.
+	shadow := v.Level != policy.Allow && sv.Denial == nil && c.shadow(r)
 	if shadow {
 		v.Shadow, v.Level, perMinute = true, policy.Allow, 0
 	}
@@ -290,20 +313,64 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		}
 	}
 	c.opts.Responder.Respond(v, &res.Response)
-	res.Ticket = gate.Ticket{TokenID: v.TokenID, Time: time.Unix(0, w.v.Now), Trust: uint8(w.v.Trust)}
+	if sv.Denial == nil {
+		// A denied request taught the profile nothing, and its outcome
+		// has nothing to complete.
+		res.Ticket = gate.Ticket{TokenID: v.TokenID, Time: time.Unix(0, sv.Now), Trust: uint8(sv.Trust)}
+	}
 
 	c.recent.add(Record{Time: now, RequestID: r.RequestID, TokenID: v.TokenID, Method: r.Method,
-		Route: strings.Clone(w.ev.Endpoint), Risk: v.Risk, Decided: v.Decided, Enforced: v.Level, Shadow: v.Shadow,
+		Route: strings.Clone(ev.Endpoint), Risk: v.Risk, Decided: v.Decided, Enforced: v.Level, Shadow: v.Shadow,
 		Reasons: slices.Clone(v.Reasons)}) // res is the caller's to reuse
 	c.opts.Metrics.decided(v, time.Since(start))
-	w.ev = event.Event{}
+	c.opts.Metrics.stored(sv)
+	*ev = event.Event{}
 	return nil
+}
+
+// Signals of the reasons the Checker adds to the scoring model's.
+const (
+	// SignalDenylisted: the credential is on the denylist (Store.Deny).
+	SignalDenylisted = "denylisted"
+	// SignalStoreUnavailable: a shared state store could not be reached.
+	SignalStoreUnavailable = "state_store_unavailable"
+)
+
+// Details of the state_store_unavailable reason, by what the store did.
+const (
+	fallbackOpen     = "shared state unreachable: judged on this replica's local profile"
+	fallbackClosed   = "shared state unreachable: fail_closed"
+	fallbackDenylist = "shared state unreachable: denylist checked against this replica's copy"
+)
+
+// appendDenial appends the detail of a denylisted reason: the operator's
+// reason, who denied and until when. It never holds the credential: a
+// denial is keyed by token id, and the token id is not repeated here.
+func appendDenial(dst []byte, d *store.Denial) []byte {
+	dst = append(dst, "credential denylisted: "...)
+	if d.Reason != "" {
+		dst = append(dst, d.Reason...)
+	} else {
+		dst = append(dst, "no reason given"...)
+	}
+	dst = append(dst, " ("...)
+	if d.By != "" {
+		dst = append(dst, "by "...)
+		dst = append(dst, d.By...)
+		dst = append(dst, ", "...)
+	}
+	if d.Until.IsZero() {
+		return append(dst, "no expiry)"...)
+	}
+	dst = append(dst, "until "...)
+	dst = d.Until.UTC().AppendFormat(dst, time.RFC3339)
+	return append(dst, ')')
 }
 
 // fill turns r into the engine's event in w.ev. Strings point into r and
 // w's buffers; the engine keeps none of them.
 func (c *Checker) fill(w *work, r *gate.Request, now time.Time, tokenID string) {
-	e := &w.ev
+	e := &w.ev[0]
 	*e = event.Event{Time: now.UnixNano(), TokenID: tokenID, SourceIP: r.ClientIP}
 	path := r.URI
 	if i := strings.IndexAny(path, "?#"); i >= 0 {
@@ -365,61 +432,62 @@ func routeHasPrefix(uri, p string) bool {
 }
 
 // Report feeds the upstream's answer back into the credential's profile. It
-// implements gate.Checker.
+// implements gate.Checker. A shared store behind a Batcher applies it
+// asynchronously.
 func (c *Checker) Report(t gate.Ticket, o gate.Outcome) {
-	if t.TokenID == "" {
+	if t.TokenID == "" || c.closed.Load() {
 		return
 	}
-	out := profile.Outcome{Status: o.Status, ResponseBytes: o.ResponseBytes, HasBytes: o.ResponseBytes >= 0}
-	c.mu.Lock()
-	ok := !c.closed && c.eng.Complete(t.TokenID, t.Time.UnixNano(), out, profile.Trust(t.Trust))
-	c.mu.Unlock()
-	c.opts.Metrics.reported(ok)
+	cs := [1]store.Completion{{TokenID: t.TokenID, At: t.Time.UnixNano(), Trust: profile.Trust(t.Trust),
+		Outcome: profile.Outcome{Status: o.Status, ResponseBytes: o.ResponseBytes, HasBytes: o.ResponseBytes >= 0}}}
+	err := c.store.Complete(context.Background(), cs[:])
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		c.log.Debug("outcome not applied", "err", err)
+	}
+	c.opts.Metrics.reported(err == nil)
 }
 
 // Inspect returns a credential's profile summary and its recent decisions,
-// newest first, for the read API.
-func (c *Checker) Inspect(tokenID string, max int) (engine.Snapshot, []Record, bool) {
-	c.mu.Lock()
-	s, ok := c.eng.Inspect(tokenID)
-	c.mu.Unlock()
-	return s, c.recent.find(tokenID, max), ok
+// newest first, for the read API. ok is false when the store holds no
+// state for the credential.
+func (c *Checker) Inspect(ctx context.Context, tokenID string, max int) (s engine.Snapshot, recent []Record, ok bool, err error) {
+	if c.closed.Load() {
+		return engine.Snapshot{}, nil, false, ErrClosed
+	}
+	s, ok, err = c.store.Inspect(ctx, tokenID)
+	if err != nil {
+		return engine.Snapshot{}, nil, false, fmt.Errorf("inline: state store: %w", err)
+	}
+	return s, c.recent.find(tokenID, max), ok, nil
 }
+
+// Store is the Checker's state store, for the denylist API. The Checker
+// owns it: callers must not close it.
+func (c *Checker) Store() store.Store { return c.store }
 
 // Model names the scoring profile in use.
-func (c *Checker) Model() string { return c.eng.Model().Name }
+func (c *Checker) Model() string { return c.model.Name }
 
-func (c *Checker) credentials() float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0
+// stats reads the store's counters for the metrics.
+func (c *Checker) stats() store.Stats {
+	if c.closed.Load() {
+		return store.Stats{}
 	}
-	return float64(c.eng.Credentials())
+	return c.store.Stats()
 }
 
-func (c *Checker) capacity() (evictions, rejected float64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return 0, 0
+// Close stops the Checker and closes the store (a durable one syncs as it
+// closes). Checks after Close fail with ErrClosed.
+func (c *Checker) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return nil
 	}
-	return float64(c.eng.Evictions()), float64(c.eng.Rejected())
-}
-
-// Close stops the Checker and releases the engine. Checks after Close fail
-// with ErrClosed.
-func (c *Checker) Close() {
-	c.mu.Lock()
-	if c.closed {
-		c.mu.Unlock()
-		return
-	}
-	c.closed = true
 	close(c.stop)
-	c.eng.Close() // a durable engine syncs as it closes
-	c.mu.Unlock()
 	c.synced.Wait()
+	if err := c.store.Close(); err != nil {
+		return fmt.Errorf("inline: closing the state store: %w", err)
+	}
+	return nil
 }
 
 // appendAnonymousKey appends the key that requests without a credential are

@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/ratelimit"
 	"github.com/vigil-sec/vigil/score"
+	"github.com/vigil-sec/vigil/store"
 )
 
 func TestAppendRoute(t *testing.T) {
@@ -62,6 +63,9 @@ type testOpts struct {
 	shadow       bool
 	shadowRoutes []string
 	ladder       policy.Ladder
+	// store, when set, replaces the in-memory store over the engine.
+	store   func(eng *engine.Engine) store.Store
+	metrics *Metrics
 }
 
 func newChecker(t testing.TB, o testOpts) *Checker {
@@ -97,12 +101,23 @@ func newChecker(t testing.TB, o testOpts) *Checker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := New(Options{Engine: eng, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp,
-		Shadow: o.shadow, ShadowRoutes: o.shadowRoutes, Throttle: Throttle{DefaultPerMinute: 6}})
+	var st store.Store
+	if o.store != nil {
+		st = o.store(eng)
+	} else if st, err = store.NewLocal(eng, store.LocalOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Options{Store: st, Model: m, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp,
+		Shadow: o.shadow, ShadowRoutes: o.shadowRoutes, Throttle: Throttle{DefaultPerMinute: 6}, Metrics: o.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close(); x.Close() })
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		x.Close()
+	})
 	return c
 }
 
@@ -162,8 +177,8 @@ func TestCheckLevels(t *testing.T) {
 	if o := check(t, c, request(at+time.Second, "tok-owner-1", "198.51.100.7", "okhttp/4.12.0", "/v1/orders")); o.Response.Status != 200 || o.Verdict.Decided != policy.Allow {
 		t.Fatalf("owner during the attack: %d %+v", o.Response.Status, o.Verdict)
 	}
-	snap, recent, ok := c.Inspect(r.Verdict.TokenID, 3)
-	if !ok || snap.Events != 34 || len(recent) != 3 || recent[0].Decided != policy.Allow || recent[1].Route != "/v1/admin/users" {
+	snap, recent, ok, err := c.Inspect(context.Background(), r.Verdict.TokenID, 3)
+	if err != nil || !ok || snap.Events != 34 || len(recent) != 3 || recent[0].Decided != policy.Allow || recent[1].Route != "/v1/admin/users" {
 		t.Fatalf("inspect: %v %+v %+v", ok, snap, recent)
 	}
 }
@@ -214,7 +229,7 @@ func TestClosed(t *testing.T) {
 
 func TestNewValidates(t *testing.T) {
 	_, err := New(Options{ShadowRoutes: []string{"v1"}})
-	for _, want := range []string{"no engine", "no fingerprinter", "no credential extractor", "no rate limiter", "no responder", `shadow route 0 ("v1")`} {
+	for _, want := range []string{"no state store", "no scoring model", "no fingerprinter", "no credential extractor", "no rate limiter", "no responder", `shadow route 0 ("v1")`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}

@@ -1,23 +1,27 @@
 package inline
 
 import (
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-sec/vigil/gate"
 	"github.com/vigil-sec/vigil/policy"
+	"github.com/vigil-sec/vigil/store"
 )
 
 // Metrics are the Checker's Prometheus metrics. A nil *Metrics records
 // nothing.
 type Metrics struct {
-	decisions *prometheus.CounterVec
-	latency   prometheus.Histogram
-	bad       *prometheus.CounterVec
-	reports   *prometheus.CounterVec
-	profiles  func() float64
-	capacity  func() (evictions, rejected float64)
+	decisions  *prometheus.CounterVec
+	latency    prometheus.Histogram
+	bad        *prometheus.CounterVec
+	reports    *prometheus.CounterVec
+	denylisted prometheus.Counter
+	fallback   prometheus.Counter
+	// stats reads the store's counters at scrape time; set by New.
+	stats atomic.Pointer[func() store.Stats]
 }
 
 // NewMetrics registers the metrics with reg. No label ever holds a
@@ -39,39 +43,18 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		}, []string{"reason"}),
 		reports: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "vigil", Name: "reports_total",
-			Help: "Upstream outcomes fed back, by whether the credential was known.",
+			Help: "Upstream outcomes fed back, by whether the state store took them (applied: given to the store, which skips unknown credentials; failed: the store returned an error).",
 		}, []string{"result"}),
 	}
-	profiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "vigil", Name: "active_profiles",
-		Help: "Credentials with a profile in this process.",
-	}, func() float64 {
-		if m.profiles == nil {
-			return 0
-		}
-		return m.profiles()
+	m.denylisted = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "vigil", Name: "denylisted_total",
+		Help: "Requests blocked because their credential is on the denylist.",
 	})
-	evictions := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "vigil", Name: "profile_evictions_total",
-		Help: "Profiles dropped for a credential seen more often, with profile.max_credentials reached.",
-	}, func() float64 {
-		if m.capacity == nil {
-			return 0
-		}
-		ev, _ := m.capacity()
-		return ev
+	m.fallback = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "vigil", Name: "store_fallback_decisions_total",
+		Help: "Requests decided without the shared state store, which could not be reached: judged on this replica's local profiles (fail open) or blocked (fail closed).",
 	})
-	unkept := prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Namespace: "vigil", Name: "profile_admissions_refused_total",
-		Help: "Requests judged on an empty, unkept profile because the cap was reached and the credential not admitted (a flood of made-up credentials shows here).",
-	}, func() float64 {
-		if m.capacity == nil {
-			return 0
-		}
-		_, r := m.capacity()
-		return r
-	})
-	for _, c := range []prometheus.Collector{m.decisions, m.latency, m.bad, m.reports, profiles, evictions, unkept} {
+	for _, c := range []prometheus.Collector{m.decisions, m.latency, m.bad, m.reports, m.denylisted, m.fallback, newStoreCollector(m)} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -101,13 +84,83 @@ func (m *Metrics) decided(v *gate.Verdict, d time.Duration) {
 	m.latency.Observe(d.Seconds())
 }
 
-func (m *Metrics) reported(known bool) {
+func (m *Metrics) reported(applied bool) {
 	if m == nil {
 		return
 	}
-	r := "unknown_credential"
-	if known {
+	r := "failed"
+	if applied {
 		r = "applied"
 	}
 	m.reports.WithLabelValues(r).Inc()
+}
+
+// stored counts what the state store said about a decision beyond its
+// level.
+func (m *Metrics) stored(v *store.Verdict) {
+	if m == nil {
+		return
+	}
+	if v.Denial != nil {
+		m.denylisted.Inc()
+	}
+	if v.Fallback {
+		m.fallback.Inc()
+	}
+}
+
+// watch makes the metrics read the store's counters from stats.
+func (m *Metrics) watch(stats func() store.Stats) {
+	if m != nil {
+		m.stats.Store(&stats)
+	}
+}
+
+// storeCollector exports the state store's counters, read once per scrape.
+type storeCollector struct {
+	m                                       *Metrics
+	profiles, evictions, refused            *prometheus.Desc
+	fallbacks, errors, conflicts, available *prometheus.Desc
+}
+
+func newStoreCollector(m *Metrics) *storeCollector {
+	d := func(name, help string) *prometheus.Desc { return prometheus.NewDesc("vigil_"+name, help, nil, nil) }
+	return &storeCollector{m: m,
+		profiles:  d("active_profiles", "Credentials with a profile in this process (with a shared store: the local fallback profiles; the shared ones are in Redis)."),
+		evictions: d("profile_evictions_total", "Profiles dropped for a credential seen more often, with profile.max_credentials reached."),
+		refused:   d("profile_admissions_refused_total", "Requests judged on an empty, unkept profile because the cap was reached and the credential not admitted (a flood of made-up credentials shows here)."),
+		fallbacks: d("store_fallbacks_total", "Batches of requests the shared state store judged without Redis, which could not be reached in time (on local profiles, or blocked with state.redis.fail closed)."),
+		errors:    d("store_errors_total", "Errors talking to the shared state store (timeouts, refused connections, failed writes)."),
+		conflicts: d("store_conflicts_total", "Credential records another replica wrote between this replica's read and write; each was judged again on the newer copy."),
+		available: d("store_available", "1 while the state store is reachable, 0 while it is considered down."),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *storeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.profiles, c.evictions, c.refused, c.fallbacks, c.errors, c.conflicts, c.available} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *storeCollector) Collect(ch chan<- prometheus.Metric) {
+	var s store.Stats
+	if f := c.m.stats.Load(); f != nil {
+		s = (*f)()
+	}
+	counter := func(d *prometheus.Desc, v uint64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v))
+	}
+	ch <- prometheus.MustNewConstMetric(c.profiles, prometheus.GaugeValue, float64(s.Credentials))
+	counter(c.evictions, s.Evictions)
+	counter(c.refused, s.Rejected)
+	counter(c.fallbacks, s.Fallbacks)
+	counter(c.errors, s.Errors)
+	counter(c.conflicts, s.Conflicts)
+	available := 0.0
+	if s.Available {
+		available = 1
+	}
+	ch <- prometheus.MustNewConstMetric(c.available, prometheus.GaugeValue, available)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/ratelimit"
 	"github.com/vigil-sec/vigil/score"
+	"github.com/vigil-sec/vigil/store"
 )
 
 // newChecker is vigil's real inline Checker with the default model.
@@ -47,7 +48,11 @@ func newChecker(tb testing.TB) *inline.Checker {
 	}
 	lim, _ := ratelimit.New(ratelimit.Options{})
 	resp, _ := enforce.NewResponder(enforce.Options{UpstreamHeaders: true})
-	c, err := inline.New(inline.Options{Engine: eng, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp})
+	st, err := store.NewLocal(eng, store.LocalOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c, err := inline.New(inline.Options{Store: st, Model: m, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -166,8 +171,8 @@ func TestMiddlewareWithVigil(t *testing.T) {
 		}
 		id = r.Header.Get("X-Vigil-Token-Id")
 	}
-	snap, recent, ok := c.Inspect(id, 5)
-	if !ok || snap.Events != 3 || len(recent) != 3 || recent[0].Route != "/v1/orders/{id}" {
+	snap, recent, ok, err := c.Inspect(context.Background(), id, 5)
+	if err != nil || !ok || snap.Events != 3 || len(recent) != 3 || recent[0].Route != "/v1/orders/{id}" {
 		t.Errorf("%v %+v %+v", ok, snap, recent)
 	}
 }

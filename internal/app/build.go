@@ -5,8 +5,10 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -16,6 +18,8 @@ import (
 	"github.com/vigil-sec/vigil/policy"
 	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/score"
+	"github.com/vigil-sec/vigil/store"
+	"github.com/vigil-sec/vigil/store/redisstore"
 )
 
 // Parts are the configured components of the pipeline.
@@ -28,6 +32,11 @@ type Parts struct {
 	Fingerprinter *event.Fingerprinter
 	// KeyRandom is true when no key was configured and a random one is used.
 	KeyRandom bool
+	// Log receives the state store's log lines (NewStore); nil discards
+	// them.
+	Log *slog.Logger
+
+	env Env // where Build read the fingerprint key; NewStore reads the Redis password there
 }
 
 // Env looks up an environment variable; os.LookupEnv in production.
@@ -44,7 +53,7 @@ func Build(cfg *config.Config, env Env) (*Parts, error) {
 		env = os.LookupEnv
 	}
 	errs := zeroErrors(cfg)
-	p := &Parts{Config: cfg}
+	p := &Parts{Config: cfg, env: env}
 	tr, err := profile.NewTracker(profile.Params{
 		HalfLife:  cfg.Profile.HalfLife.D(),
 		Window:    cfg.Profile.Window.D(),
@@ -179,7 +188,11 @@ func fingerprintKey(f config.Fingerprint, env Env) ([]byte, error) {
 
 // NewEngine returns an engine built from the parts.
 func (p *Parts) NewEngine() (*engine.Engine, error) {
-	return engine.New(engine.Options{
+	return engine.New(p.engineOptions())
+}
+
+func (p *Parts) engineOptions() engine.Options {
+	return engine.Options{
 		Tracker:           p.Tracker,
 		Model:             p.Model,
 		Ladder:            p.Ladder,
@@ -188,5 +201,61 @@ func (p *Parts) NewEngine() (*engine.Engine, error) {
 		MaxCredentials:    p.Config.Profile.MaxCredentials,
 		MaxClients:        p.Config.Profile.MaxClients,
 		Dir:               p.Config.Profile.DataDir,
-	})
+	}
+}
+
+// NewStore returns the state store that the state section describes, for
+// the inline Checker, which owns it:
+//
+//   - memory: a store.Local over NewEngine's engine, durable with its
+//     denylist in profile.data_dir when that is set;
+//   - redis: a redisstore.Store behind a store.Batcher, with the password
+//     read from the environment variable state.redis.password_env names.
+//     It fails if Redis does not answer.
+func (p *Parts) NewStore(ctx context.Context) (store.Store, error) {
+	st := &p.Config.State
+	switch st.Backend {
+	case config.BackendMemory:
+		eng, err := p.NewEngine()
+		if err != nil {
+			return nil, err
+		}
+		l, err := store.NewLocal(eng, store.LocalOptions{Dir: p.Config.Profile.DataDir})
+		if err != nil {
+			eng.Close()
+			return nil, fmt.Errorf("profile.data_dir: %w", err)
+		}
+		return l, nil
+	case config.BackendRedis:
+		r := &st.Redis
+		var password string
+		if r.PasswordEnv != "" {
+			env := p.env
+			if env == nil {
+				env = os.LookupEnv
+			}
+			v, ok := env(r.PasswordEnv)
+			if !ok || v == "" {
+				return nil, fmt.Errorf("state.redis.password_env: $%s is not set or empty", r.PasswordEnv)
+			}
+			password = v
+		}
+		eo := p.engineOptions()
+		eo.Dir = "" // config.Validate refuses data_dir with redis; records live in Redis
+		log := p.Log
+		if log == nil {
+			log = slog.New(slog.DiscardHandler)
+		}
+		s, err := redisstore.New(ctx, redisstore.Options{
+			Addrs: r.Addrs, Cluster: r.Cluster, Username: r.Username, Password: password, DB: r.DB, Prefix: r.Prefix,
+			Engine: eo, NewTTL: r.NewTTL.D(), IdleTTL: r.IdleTTL.D(), Timeout: r.Timeout.D(), RetryAfter: r.RetryAfter.D(),
+			FailClosed: r.Fail == config.FailClosed, DenylistEvery: r.DenylistEvery.D(),
+			Log: log.With("component", "redisstore"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("state.redis: %w", err)
+		}
+		return store.NewBatcher(s, store.BatcherOptions{MaxBatch: r.MaxBatch}), nil
+	}
+	return nil, fmt.Errorf("state.backend: %q is not a state backend (want %q or %q)", st.Backend, config.BackendMemory, config.BackendRedis)
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/vigil-sec/vigil/config"
 	"github.com/vigil-sec/vigil/internal/server"
+	"github.com/vigil-sec/vigil/store/redisstore"
 )
 
 const serveUsage = `Usage: vigil serve [flags]
 
-Run vigil inline: decide every request a gateway asks about, on the
-embedded in-process store.
+Run vigil inline: decide every request a gateway asks about. Credentials'
+state is kept in this process (state.backend memory; on disk with
+profile.data_dir) or in Redis, shared by every replica (state.backend redis).
 
   decision listener (serve.listen, default 127.0.0.1:8080)
     /v1/forward-auth         Traefik ForwardAuth, Caddy forward_auth
@@ -28,7 +30,8 @@ embedded in-process store.
   gRPC (serve.grpc_listen, default 127.0.0.1:9001)
     envoy.service.auth.v3.Authorization/Check, grpc.health.v1.Health
   admin (serve.admin_listen, default 127.0.0.1:9090; loopback unless an admin token is set)
-    /metrics, /v1/credentials/{token_id}
+    /metrics, GET /v1/credentials/{token_id}
+    GET /v1/denylist, PUT and DELETE /v1/denylist/{token_id}
 
 SIGTERM or SIGINT stops it gracefully.
 
@@ -41,7 +44,8 @@ Run vigil as a reverse proxy in front of an HTTP API: every request is
 decided and enforced (429 with Retry-After, 401 step-up challenge, 403) before
 it reaches URL; allowed requests carry x-vigil-* headers upstream, and the
 upstream's status and response size feed the credential's profile.
-Metrics and the read API are on the admin listener (serve.admin_listen).
+Metrics, the read API and the denylist are on the admin listener
+(serve.admin_listen).
 
 Flags:
 `
@@ -96,6 +100,11 @@ func runInline(io IO, args []string, proxy bool) int {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: level}))
+	if cfg.State.Backend == config.BackendRedis {
+		// The Redis client's own logger is process-wide: set once, here,
+		// for the one server this process runs.
+		redisstore.RouteClientLogs(log)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -42,7 +42,12 @@ func NewChecker(ctx context.Context, cfg *config.Config, env app.Env, reg promet
 			return nil, fmt.Errorf("profile.data_dir %q keeps profiles by token id, and without a fingerprint key every run gives the same credential another id: set %s or fingerprint.key_file",
 				cfg.Profile.DataDir, cfg.Fingerprint.KeyEnv)
 		}
+		if cfg.State.Backend == config.BackendRedis {
+			return nil, fmt.Errorf("state.backend redis shares profiles by token id between replicas, and without a fingerprint key every replica and run gives the same credential another id: set %s or fingerprint.key_file",
+				cfg.Fingerprint.KeyEnv)
+		}
 	}
+	parts.Log = log
 	c := cfg.Credentials
 	x, err := credential.New(ctx, credential.Options{
 		APIKeyHeaders: nonNil(c.APIKeyHeaders),
@@ -76,29 +81,30 @@ func NewChecker(ctx context.Context, cfg *config.Config, env app.Env, reg promet
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	eng, err := parts.NewEngine()
+	st, err := parts.NewStore(ctx)
 	if err != nil {
 		x.Close()
 		return nil, err
 	}
 	ch, err := inline.New(inline.Options{
-		Engine: eng, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
+		Store: st, Model: parts.Model, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
 		Shadow: e.Shadow, ShadowRoutes: e.ShadowRoutes,
 		Throttle: inline.Throttle{DefaultPerMinute: e.ThrottleDefaultPerMinute, MinPerMinute: e.ThrottleMinPerMinute},
 		Recent:   e.RecentDecisions, Metrics: m, Log: log, SyncEvery: cfg.Profile.SyncEvery.D(),
 	})
 	if err != nil {
-		eng.Close()
+		st.Close()
 		x.Close()
 		return nil, fmt.Errorf("enforce: %w", err)
 	}
 	return &Checker{Checker: ch, Parts: parts, Metrics: m, extract: x}, nil
 }
 
-// Close releases the engine and stops the JWKS refresh.
-func (c *Checker) Close() {
-	c.Checker.Close()
+// Close closes the state store and stops the JWKS refresh.
+func (c *Checker) Close() error {
+	err := c.Checker.Close()
 	c.extract.Close()
+	return err
 }
 
 // nonNil keeps an explicitly empty list empty: credential.Options reads nil

@@ -30,7 +30,7 @@ func FuzzReport(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(s.Checker.Close)
+	f.Cleanup(func() { s.Checker.Close() })
 	h := s.Handler()
 	f.Fuzz(func(t *testing.T, body string) {
 		rec := httptest.NewRecorder()

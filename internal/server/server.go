@@ -43,6 +43,7 @@ const (
 	PathForwardAuthNginx = "/v1/forward-auth/nginx" // nginx auth_request (X-Original-*)
 	PathReport           = "/v1/report"
 	PathCredentials      = "/v1/credentials/" // admin: + token_id
+	PathDenylist         = "/v1/denylist"     // admin: GET; PUT and DELETE + "/" + token_id
 )
 
 // maxReportBody bounds one POST to /v1/report.
@@ -161,6 +162,9 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 	amux := http.NewServeMux()
 	amux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	amux.HandleFunc("GET "+PathCredentials+"{token_id}", s.credential)
+	amux.HandleFunc("GET "+PathDenylist, s.denials)
+	amux.HandleFunc("PUT "+PathDenylist+"/{token_id}", s.deny)
+	amux.HandleFunc("DELETE "+PathDenylist+"/{token_id}", s.undeny)
 	amux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	amux.HandleFunc("GET /readyz", s.readyz)
 	s.admin = s.requireAdmin(amux)
@@ -214,7 +218,11 @@ type Listeners struct {
 // within serve.shutdown_grace, and closes the Checker. started, if not nil,
 // receives the bound addresses once every listener is up.
 func (s *Server) Run(ctx context.Context, started func(Listeners)) error {
-	defer s.Checker.Close()
+	defer func() {
+		if err := s.Checker.Close(); err != nil {
+			s.log.Error("closing the state store", "err", err)
+		}
+	}()
 	var ls Listeners
 	var closers []io.Closer
 	closeAll := func() {
@@ -276,7 +284,7 @@ func (s *Server) Run(ctx context.Context, started func(Listeners)) error {
 		serve(func() error { return as.Serve(al) })
 	}
 	s.ready.Store(true)
-	s.log.Info("vigil serving", "listen", ls.HTTP, "grpc", ls.GRPC, "admin", ls.Admin, "profile", s.Checker.Model())
+	s.log.Info("vigil serving", "listen", ls.HTTP, "grpc", ls.GRPC, "admin", ls.Admin, "profile", s.Checker.Model(), "state", s.cfg.State.Backend)
 	if started != nil {
 		started(ls)
 	}
@@ -328,10 +336,18 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	io.WriteString(w, "ready\n")
 }
 
-// requireAdmin checks the admin token when one is configured.
+// requireAdmin checks the admin token when one is configured. Without
+// one, the admin listener binds to loopback only (checkAdminBind), and the
+// handler too answers loopback peers only, wherever it is mounted.
 func (s *Server) requireAdmin(h http.Handler) http.Handler {
 	if s.adminToken == "" {
-		return h
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if p := forwardauth.PeerAddr(r); !p.IsValid() || !p.Unmap().IsLoopback() {
+				http.Error(w, "admin endpoints answer loopback peers only unless an admin token is set (serve.admin_token_env)", http.StatusForbidden)
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
 	}
 	want := []byte("Bearer " + s.adminToken)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -393,7 +409,12 @@ func (s *Server) credential(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "token_id too long", http.StatusBadRequest)
 		return
 	}
-	snap, recent, ok := s.Checker.Inspect(id, 50)
+	snap, recent, ok, err := s.Checker.Inspect(r.Context(), id, 50)
+	if err != nil {
+		s.log.Warn("read API: state store", "err", err)
+		problem(w, http.StatusServiceUnavailable, "state store unavailable")
+		return
+	}
 	v := credentialView{TokenID: id, Known: ok, Recent: recent}
 	if v.Recent == nil {
 		v.Recent = []inline.Record{}

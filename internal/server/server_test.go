@@ -283,7 +283,7 @@ not json
 	// The 50 MB response shows in the next decision's volume: one huge
 	// response is scored once the baseline has a few sizes, so here we only
 	// check that the profile holds it.
-	snap, _, ok := s.Checker.Inspect(id, 1)
+	snap, _, ok, _ := s.Checker.Inspect(context.Background(), id, 1)
 	if !ok || snap.Events != 1 {
 		t.Fatalf("profile: %+v %v", snap, ok)
 	}
@@ -335,7 +335,7 @@ func TestProxy(t *testing.T) {
 		t.Errorf("malformed credential: %d, upstream saw %v", resp.StatusCode, got.Load())
 	}
 	time.Sleep(0) // the report is synchronous with the response; nothing to wait for
-	snap, _, ok := s.Checker.Inspect(h.Get("X-Vigil-Token-Id"), 1)
+	snap, _, ok, _ := s.Checker.Inspect(context.Background(), h.Get("X-Vigil-Token-Id"), 1)
 	if !ok || snap.Events != 1 {
 		t.Errorf("profile after one proxied request: %+v", snap)
 	}
@@ -357,7 +357,7 @@ func TestEnvoyHTTPMode(t *testing.T) {
 	if rec.Code != 200 || rec.Header().Get("X-Vigil-Decision") != "allow" {
 		t.Fatalf("%d %v", rec.Code, rec.Header())
 	}
-	_, recent, _ := s.Checker.Inspect(rec.Header().Get("X-Vigil-Token-Id"), 1)
+	_, recent, _, _ := s.Checker.Inspect(context.Background(), rec.Header().Get("X-Vigil-Token-Id"), 1)
 	if len(recent) != 1 || recent[0].Route != "/v1/orders/{id}" || recent[0].Method != "POST" {
 		t.Errorf("judged as %+v", recent)
 	}
@@ -442,7 +442,7 @@ func TestServeKeepsProfilesAcrossRestarts(t *testing.T) {
 		for range 10 {
 			id = ask(t, "http://"+ls.HTTP.String(), secret, "okhttp/4.12.0", "198.51.100.7", "/v1/orders").Header.Get("X-Vigil-Token-Id")
 		}
-		snap, _, ok := s.Checker.Inspect(id, 1)
+		snap, _, ok, _ := s.Checker.Inspect(context.Background(), id, 1)
 		if want := uint64(10 * (round + 1)); !ok || snap.Events != want {
 			t.Fatalf("round %d: %v, %d events, want %d", round, ok, snap.Events, want)
 		}

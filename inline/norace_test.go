@@ -1,0 +1,5 @@
+//go:build !race
+
+package inline
+
+const raceEnabled = false

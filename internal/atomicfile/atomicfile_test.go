@@ -1,0 +1,34 @@
+package atomicfile_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vigil-sec/vigil/internal/atomicfile"
+)
+
+func TestWrite(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "f.json")
+	for _, s := range []string{"first", "second, longer"} {
+		if err := atomicfile.Write(name, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(name)
+		if err != nil || string(b) != s {
+			t.Fatalf("read %q, %v; want %q", b, err, s)
+		}
+	}
+	if _, err := os.Stat(name + ".tmp"); !os.IsNotExist(err) {
+		t.Fatalf("temporary file left: %v", err)
+	}
+	st, _ := os.Stat(name)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", st.Mode().Perm())
+	}
+	err := atomicfile.Write(filepath.Join(t.TempDir(), "missing", "f"), nil)
+	if err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("write into a missing directory: %v", err)
+	}
+}
