@@ -9,6 +9,10 @@
 # kernel time-slice them, and the slices (milliseconds) land in the tail.
 #
 #   DURATION=10s CONNS=16 THREADS=1 TOKENS=500 RUNS=3 VIGIL_PROCS=1 bench/inline.sh
+#
+# STATE=redis keeps the profiles in a redis-server of the script's own
+# (state.backend redis, port REDIS_PORT): a third process on the two
+# cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +22,8 @@ VIGIL_PROCS=${VIGIL_PROCS:-1}
 THREADS=${THREADS:-1}
 TOKENS=${TOKENS:-500}
 RUNS=${RUNS:-3}
+STATE=${STATE:-memory}
+REDIS_PORT=${REDIS_PORT:-16379}
 HTTP_ADDR=127.0.0.1:18080
 GRPC_ADDR=127.0.0.1:19001
 ADMIN_ADDR=127.0.0.1:19090
@@ -37,11 +43,23 @@ serve:
   grpc_listen: $GRPC_ADDR
   admin_listen: $ADMIN_ADDR
 YAML
+if [[ $STATE == redis ]]; then
+	command -v redis-server >/dev/null || { echo "redis-server not found: run make deps" >&2; exit 1; }
+	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+		--maxmemory 512mb --maxmemory-policy volatile-ttl >"$tmp/redis.log" 2>&1 &
+	for _ in $(seq 50); do redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
+	cat >>"$tmp/vigil.yaml" <<YAML
+state:
+  backend: redis
+  redis:
+    addrs: ["127.0.0.1:$REDIS_PORT"]
+YAML
+fi
 GOMAXPROCS=$VIGIL_PROCS VIGIL_FINGERPRINT_KEY=bench-key-0123456789abcdef "$tmp/vigil" serve --config "$tmp/vigil.yaml" 2>"$tmp/vigil.log" &
 for _ in $(seq 50); do curl -sf "http://$HTTP_ADDR/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 curl -sf "http://$HTTP_ADDR/readyz" >/dev/null || { cat "$tmp/vigil.log" >&2; exit 1; }
 
-echo "== forward-auth (HTTP/1.1 keep-alive), wrk -t$THREADS -c$CONNS -d$DURATION, $TOKENS credentials, vigil GOMAXPROCS=$VIGIL_PROCS"
+echo "== forward-auth (HTTP/1.1 keep-alive), wrk -t$THREADS -c$CONNS -d$DURATION, $TOKENS credentials, vigil GOMAXPROCS=$VIGIL_PROCS, state $STATE"
 for r in $(seq "$RUNS"); do
 	TOKENS=$TOKENS wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s bench/forwardauth.lua "http://$HTTP_ADDR" >"$tmp/wrk.$r"
 	awk -v r="$r" '/Requests\/sec/ {rps=$2} /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Non-2xx/ {n2=$NF}
