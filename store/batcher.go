@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/vigil-sec/vigil/engine"
 	"github.com/vigil-sec/vigil/event"
@@ -23,8 +24,8 @@ import (
 // flight waits for it to finish, then for its own batch, so a decision
 // takes up to two batches' time instead of one. A store that can answer
 // before it writes back (EarlyJudge, as redisstore does) shortens both:
-// callers are answered after the batch's read round trip, and the
-// write's round trip overlaps their responses.
+// callers are answered after the batch's read round trip and judging,
+// and the write-back overlaps the next batch.
 //
 // Completions are queued without waiting and applied between batches; if
 // more than the queue holds are waiting, the extra ones are dropped and
@@ -60,6 +61,10 @@ type BatcherOptions struct {
 	// Completions is how many completions may wait; 0 means 8192.
 	Completions int
 }
+
+// flushAfter is how long an idle Batcher leaves a write-back in flight
+// before finishing it alone.
+const flushAfter = 500 * time.Microsecond
 
 // NewBatcher starts a Batcher in front of s. Close stops it and closes s.
 func NewBatcher(s Store, o BatcherOptions) *Batcher {
@@ -134,12 +139,24 @@ func (b *Batcher) loop() {
 	evs := make([]event.Event, b.max)
 	vs := make([]Verdict, b.max)
 	var comps []Completion
-	var arena []byte
 	early, _ := b.Store.(EarlyJudge)
 	ctx := context.Background()
+	// unflushed: the store may have a write-back in flight. The next batch
+	// finishes it (overlapping its own read and judging); if none comes
+	// within flushAfter, it is finished alone.
+	unflushed := false
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
 	for {
 		calls = calls[:0]
+		if unflushed {
+			idle.Reset(flushAfter)
+		}
 		select {
+		case <-idle.C:
+			early.Flush()
+			unflushed = false
+			continue
 		case c, ok := <-b.in:
 			if !ok {
 				return
@@ -148,7 +165,8 @@ func (b *Batcher) loop() {
 		case c := <-b.comps:
 			comps = append(comps[:0], c)
 			comps = b.drainCompletions(comps)
-			_ = b.Store.Complete(ctx, comps) // counted by the store
+			_ = b.Store.Complete(ctx, comps) // counted by the store; settles a write-back
+			unflushed = false
 			continue
 		}
 	fill:
@@ -163,14 +181,9 @@ func (b *Batcher) loop() {
 				break fill
 			}
 		}
-		arena = arena[:0]
+		idle.Stop()
 		for i, c := range calls {
 			evs[i] = *c.ev
-			if early != nil {
-				// Answered before the batch is written back: the store
-				// must not read the callers' memory after that.
-				arena = evs[i].Detach(arena)
-			}
 		}
 		n := len(calls)
 		answered := false
@@ -202,6 +215,7 @@ func (b *Batcher) loop() {
 		if comps = b.drainCompletions(comps[:0]); len(comps) > 0 {
 			_ = b.Store.Complete(ctx, comps)
 		}
+		unflushed = early != nil
 	}
 }
 

@@ -63,14 +63,16 @@ type Store interface {
 
 // EarlyJudge is a Store that can give its verdicts before it has written
 // what it learned: JudgeThen calls ready (at most once) as soon as vs
-// holds the verdicts, then writes. A shared store's decision then costs
-// one round trip instead of two. After ready, the store may still read
-// evs (to judge again on a record another replica changed meanwhile) and
-// write vs, so the caller must keep both, and the memory evs' strings
-// point to, until JudgeThen returns; only what it copied out of vs at
-// ready is final.
+// holds the verdicts, then goes on writing, and may leave a write in
+// flight when it returns, to be finished by its next call or by Flush.
+// It keeps copies of what it still needs: once ready is called, the
+// caller may reuse evs, vs and the memory evs' strings point to. A shared
+// store's decision then waits for one round trip instead of two, and its
+// server writes one batch while vigil judges the next.
 type EarlyJudge interface {
 	JudgeThen(ctx context.Context, evs []event.Event, vs []Verdict, ready func()) error
+	// Flush finishes the write in flight, if any.
+	Flush()
 }
 
 // Verdict is a store's answer for one event.

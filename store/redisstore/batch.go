@@ -29,7 +29,10 @@ type slot struct {
 // it under its mutex.
 type batch struct {
 	s      *Store
-	evs    []event.Event
+	evs    []event.Event // the batch's own copies (own, arena): see reset
+	own    []event.Event
+	arena  []byte
+	vs     []store.Verdict // the batch's own verdicts
 	comps  []store.Completion
 	skip   []bool  // per event: denied, not judged
 	evCred []int32 // per event (or completion): its credential's slot
@@ -45,6 +48,11 @@ type batch struct {
 	writes []*redis.Cmd
 	which  []int32 // slots written, in the order of the writes' keys
 	vals   []byte  // arena of the values written
+
+	// The write-back in flight (send, finish).
+	inflight bool
+	done     chan error
+	cancel   context.CancelFunc
 }
 
 func (b *batch) clear(s *Store, n int) {
@@ -92,9 +100,19 @@ func (b *batch) slotFor(m map[string]int32, id string, peer bool) int32 {
 }
 
 // reset prepares a batch of events: one slot per distinct credential,
-// then one per distinct client.
-func (b *batch) reset(s *Store, evs []event.Event) {
-	b.clear(s, len(evs))
+// then one per distinct client. It copies the events, strings and all:
+// the batch's write-back, and judging again after a lost race, may come
+// after the caller has its verdicts and has reused its memory.
+func (b *batch) reset(s *Store, src []event.Event) {
+	b.clear(s, len(src))
+	b.own = grow(b.own, len(src))
+	b.vs = grow(b.vs, len(src))
+	b.arena = b.arena[:0]
+	for i := range src {
+		b.own[i] = src[i]
+		b.arena = b.own[i].Detach(b.arena)
+	}
+	evs := b.own[:len(src)]
 	b.evs = evs
 	for i := range evs {
 		b.evCred[i] = b.slotFor(b.credOf, evs[i].TokenID, false)
@@ -172,6 +190,25 @@ func (b *batch) value(sl *slot) []byte {
 	binary.BigEndian.PutUint64(val, sl.ver+1)
 	copy(val[versionLen:], sl.r.Bytes())
 	return val
+}
+
+// override replaces the records read of the credentials and peer groups
+// that p, the batch whose write-back is in flight, is writing, with what
+// p is writing: the read may have reached Redis before that write. If
+// p's write then loses a race, this batch's write of those records loses
+// one too (it expects p's version), and is judged again on the newer
+// record, so nothing is lost either way.
+func (b *batch) override(p *batch) {
+	for _, pair := range [2][2]map[string]int32{{b.credOf, p.credOf}, {b.peerOf, p.peerOf}} {
+		for id, i := range pair[0] {
+			j, ok := pair[1][id]
+			if !ok || !p.slots[j].dirty {
+				continue
+			}
+			sl, ps := &b.slots[i], &p.slots[j]
+			sl.r, sl.ver, sl.exists = ps.r, ps.ver+1, true
+		}
+	}
 }
 
 // load makes v, a value read from Redis, the slot's record. A value of the
@@ -280,24 +317,31 @@ func (b *batch) recomplete() {
 }
 
 // write stores every changed record with the compare-and-set script in
-// one round trip. It returns how many writes lost a race (their slots
-// now hold the newer record and are marked conflict), or, with an error,
-// how many writes may not have landed.
+// one round trip and waits for it. It returns how many writes lost a race
+// (their slots now hold the newer record and are marked conflict), or,
+// with an error, how many writes may not have landed.
 func (b *batch) write(ctx context.Context) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, b.s.opts.Timeout)
-	defer cancel()
-	n, err := b.writeOnce(ctx)
+	b.send()
+	n, err := b.finish()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// Redis restarted or its scripts were flushed: load and retry.
-		if lerr := b.s.cas.Load(ctx, b.s.rdb).Err(); lerr != nil {
+		ctx, cancel := context.WithTimeout(ctx, b.s.opts.Timeout)
+		lerr := b.s.cas.Load(ctx, b.s.rdb).Err()
+		cancel()
+		if lerr != nil {
 			return n, fmt.Errorf("redisstore: load script: %w", lerr)
 		}
-		n, err = b.writeOnce(ctx)
+		b.send()
+		n, err = b.finish()
 	}
 	return n, err
 }
 
-func (b *batch) writeOnce(ctx context.Context) (int, error) {
+// send starts writing every changed record with the compare-and-set
+// script, in one round trip on a connection of its own; finish waits for
+// it. Between the two, the store may read and judge the next batch.
+func (b *batch) send() {
+	ctx, cancel := context.WithTimeout(context.Background(), b.s.opts.Timeout)
 	pipe := b.s.rdb.Pipeline()
 	b.writes, b.which = b.writes[:0], b.which[:0]
 	step := maxChunk
@@ -320,9 +364,8 @@ func (b *batch) writeOnce(ctx context.Context) (int, error) {
 		if sl.exists {
 			want = versionString(sl.ver)
 		}
-		val := b.value(sl)
 		b.keys = append(b.keys, sl.key)
-		b.args = append(b.args, want, val, b.s.ttl(&sl.r))
+		b.args = append(b.args, want, b.value(sl), b.s.ttl(&sl.r))
 		b.which = append(b.which, int32(i))
 		if len(b.keys) == step {
 			flush()
@@ -330,9 +373,28 @@ func (b *batch) writeOnce(ctx context.Context) (int, error) {
 	}
 	flush()
 	if len(b.writes) == 0 {
+		cancel()
+		return
+	}
+	if b.done == nil {
+		b.done = make(chan error, 1)
+	}
+	b.inflight, b.cancel = true, cancel
+	go func() {
+		_, err := pipe.Exec(ctx)
+		b.done <- err
+	}()
+}
+
+// finish waits for the write send started and applies its answers; see
+// write for what it returns.
+func (b *batch) finish() (int, error) {
+	if !b.inflight {
 		return 0, nil
 	}
-	_, err := pipe.Exec(ctx)
+	err := <-b.done
+	b.cancel()
+	b.inflight = false
 	if err != nil {
 		var rerr redis.Error
 		if !errors.As(err, &rerr) || redis.HasErrorPrefix(err, "NOSCRIPT") {

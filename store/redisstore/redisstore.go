@@ -123,8 +123,12 @@ type Store struct {
 	mu       sync.Mutex // one batch at a time; guards everything below
 	judge    *engine.Judge
 	fallback *store.Local
-	b        batch
-	closed   bool
+	// Two batches: one being judged, one whose write-back is in flight
+	// (pending) while it is.
+	bufs    [2]batch
+	cur     int
+	pending *batch
+	closed  bool
 
 	downUntil atomic.Int64 // unix ns; 0 when up
 
@@ -331,8 +335,15 @@ func (s *Store) Judge(ctx context.Context, evs []event.Event, vs []store.Verdict
 	return s.JudgeThen(ctx, evs, vs, nil)
 }
 
-// JudgeThen implements store.EarlyJudge: ready is called once the batch is
-// judged, before its records are written back.
+// JudgeThen implements store.EarlyJudge. The batch is read (records the
+// previous batch is still writing are taken from it, see override) and
+// judged; ready is called; the previous batch's write-back is waited for
+// and settled; this batch's write-back is sent and left in flight, so that
+// Redis writes it while vigil answers, gathers and reads the next batch
+// (measured: 78k events/s → 85–101k in one A/B run, uniform batches of
+// 256, against waiting for the read to send it). The next call, or Flush,
+// settles it. Judge, with no ready, settles its own write before it
+// returns.
 func (s *Store) JudgeThen(ctx context.Context, evs []event.Event, vs []store.Verdict, ready func()) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -341,33 +352,66 @@ func (s *Store) JudgeThen(ctx context.Context, evs []event.Event, vs []store.Ver
 	}
 	now := s.opts.Now()
 	if !s.available(now) {
+		s.settle()
 		return s.judgeFallback(ctx, evs, vs, now)
 	}
-	b := &s.b
+	b := &s.bufs[s.cur]
 	b.reset(s, evs)
 	if err := b.read(ctx); err != nil {
+		s.settle()
 		s.markDown(err, "read")
 		return s.judgeFallback(ctx, evs, vs, now)
 	}
 	s.markUp()
-	s.denials(evs, vs, now)
-	b.judgeAll(vs)
+	if s.pending != nil {
+		b.override(s.pending)
+	}
+	s.denials(b, now)
+	b.judgeAll(b.vs)
+	copy(vs, b.vs[:len(evs)])
 	if ready != nil {
 		ready()
 	}
-	// The verdicts stand even if the write fails: they were judged on the
-	// shared records; only what they taught is lost.
-	_ = s.writeBack(ctx, func() { b.rejudge(vs) })
+	s.settle()
+	b.send()
+	s.pending, s.cur = b, 1-s.cur
+	if ready == nil {
+		s.settle()
+		copy(vs, b.vs[:len(evs)]) // as judged again after a lost race
+	}
 	return nil
 }
 
-// writeBack writes the batch's changed records, and after each write that
-// lost races to other replicas, redoes its work on the newer records
-// (redo) and writes again, at most MaxRetries times.
-func (s *Store) writeBack(ctx context.Context, redo func()) error {
-	b := &s.b
+// Flush waits for the write-back in flight, if any, and settles it.
+func (s *Store) Flush() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.settle()
+}
+
+// settle waits for the pending batch's write-back and, for records
+// another replica wrote meanwhile, judges that batch's events again on
+// the newer records and writes again. The verdicts stand even if the
+// write fails: they were judged on the shared records; only what they
+// taught is lost. The caller holds mu.
+func (s *Store) settle() {
+	b := s.pending
+	if b == nil {
+		return
+	}
+	s.pending = nil
+	n, err := b.finish()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		n, err = b.write(context.Background())
+	}
+	_ = s.writeBack(b, n, err, func() { b.rejudge(b.vs) })
+}
+
+// writeBack settles a write that returned n and err: after each write that
+// lost races to other replicas, it redoes the batch's work on the newer
+// records (redo) and writes again, at most MaxRetries times.
+func (s *Store) writeBack(b *batch, n int, err error, redo func()) error {
 	for attempt := 0; ; attempt++ {
-		n, err := b.write(ctx)
 		if err != nil {
 			s.markDown(err, "write")
 			s.lost.Add(uint64(n))
@@ -382,22 +426,23 @@ func (s *Store) writeBack(ctx context.Context, redo func()) error {
 			return nil
 		}
 		redo()
+		n, err = b.write(context.Background())
 	}
 }
 
 // denials gives the verdicts of denylisted credentials' events, which
 // the batch then skips.
-func (s *Store) denials(evs []event.Event, vs []store.Verdict, now time.Time) {
+func (s *Store) denials(b *batch, now time.Time) {
 	s.deny.RLock()
 	defer s.deny.RUnlock()
 	if len(s.deny.m) == 0 {
 		return
 	}
-	for i := range evs {
-		if d := s.deny.m[evs[i].TokenID]; d != nil && d.Active(now) {
-			vs[i] = store.Verdict{Denial: d}
-			vs[i].Level, vs[i].Now = policy.Block, evs[i].Time
-			s.b.skip[i] = true
+	for i := range b.evs {
+		if d := s.deny.m[b.evs[i].TokenID]; d != nil && d.Active(now) {
+			b.vs[i] = store.Verdict{Denial: d}
+			b.vs[i].Level, b.vs[i].Now = policy.Block, b.evs[i].Time
+			b.skip[i] = true
 		}
 	}
 }
@@ -440,24 +485,27 @@ func (s *Store) Complete(ctx context.Context, cs []store.Completion) error {
 	if s.closed {
 		return store.ErrClosed
 	}
+	s.settle()
 	if !s.available(s.opts.Now()) {
 		return s.fallback.Complete(ctx, cs)
 	}
-	b := &s.b
+	b := &s.bufs[s.cur]
 	b.resetCompletions(s, cs)
 	if err := b.read(ctx); err != nil {
 		s.markDown(err, "read")
 		return s.fallback.Complete(ctx, cs)
 	}
 	b.completeAll()
-	if err := s.writeBack(ctx, b.recomplete); err != nil {
+	n, err := b.write(ctx)
+	if err := s.writeBack(b, n, err, b.recomplete); err != nil {
 		return fmt.Errorf("redisstore: completions: %w", err)
 	}
 	return nil
 }
 
-// Inspect implements store.Store.
+// Inspect implements store.Store. It waits for a write-back in flight.
 func (s *Store) Inspect(ctx context.Context, tokenID string) (engine.Snapshot, bool, error) {
+	s.Flush()
 	if !s.available(s.opts.Now()) {
 		return s.fallback.Inspect(ctx, tokenID)
 	}
@@ -641,6 +689,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		return nil
 	}
+	s.settle()
 	s.closed = true
 	s.mu.Unlock()
 	close(s.stop)

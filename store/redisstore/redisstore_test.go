@@ -26,6 +26,12 @@ func newStore(t testing.TB, o redisstore.Options) *redisstore.Store {
 	if o.Engine.Tracker == nil {
 		o.Engine = storetest.EngineOptions(t)
 	}
+	if o.Timeout == 0 {
+		// Generous: under the race detector on a loaded 2-core machine a
+		// round trip can take over the 100 ms default, and a fallback
+		// would fail tests that are not about timeouts.
+		o.Timeout = 5 * time.Second
+	}
 	s, err := redisstore.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
