@@ -19,25 +19,16 @@ import (
 	"github.com/vigil-sec/vigil/gate"
 	"github.com/vigil-sec/vigil/inline"
 	"github.com/vigil-sec/vigil/middleware"
-	"github.com/vigil-sec/vigil/policy"
-	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/ratelimit"
-	"github.com/vigil-sec/vigil/score"
 	"github.com/vigil-sec/vigil/store"
+	"github.com/vigil-sec/vigil/store/storetest"
 )
 
 // newChecker is vigil's real inline Checker with the default model.
 func newChecker(tb testing.TB) *inline.Checker {
 	tb.Helper()
-	tr, err := profile.NewTracker(profile.Params{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := score.Vigil(score.VigilOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	eng, err := engine.New(engine.Options{Tracker: tr, Model: m, Ladder: policy.Ladder{Throttle: 4, StepUp: 7, Block: 10, Margin: 1, Hold: 5 * time.Minute}})
+	o := storetest.EngineOptions(tb)
+	eng, err := engine.New(o)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -52,7 +43,7 @@ func newChecker(tb testing.TB) *inline.Checker {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	c, err := inline.New(inline.Options{Store: st, Model: m, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp})
+	c, err := inline.New(inline.Options{Store: st, Model: o.Model, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,28 +4,19 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+	"time"
 
 	"github.com/vigil-sec/vigil/engine"
 	"github.com/vigil-sec/vigil/event"
-	"github.com/vigil-sec/vigil/policy"
 	"github.com/vigil-sec/vigil/profile"
-	"github.com/vigil-sec/vigil/score"
-	"time"
+	"github.com/vigil-sec/vigil/store/storetest"
 )
 
 // FuzzRecordValue: whatever bytes a Redis key holds (another program's
 // value, a corrupted one), decoding it and judging events on it never
 // panics, and a value of the wrong size is refused.
 func FuzzRecordValue(f *testing.F) {
-	tr, err := profile.NewTracker(profile.Params{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	m, err := score.Vigil(score.VigilOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	j, err := engine.NewJudge(engine.Options{Tracker: tr, Model: m, Ladder: policy.Ladder{Throttle: 4, StepUp: 7, Block: 10, Margin: 1, Hold: 5 * time.Minute}})
+	j, err := engine.NewJudge(storetest.EngineOptions(f))
 	if err != nil {
 		f.Fatal(err)
 	}
