@@ -707,3 +707,20 @@ func (s *Store) ttl(r *engine.Record) string {
 	}
 	return strconv.FormatInt(d.Milliseconds(), 10)
 }
+
+// Seen records key until the given time and reports whether it was
+// already recorded, for every replica at once (SET NX): the replay cache
+// of DPoP proofs (binding.ReplayCache).
+func (s *Store) Seen(key string, until time.Time) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
+	defer cancel()
+	ttl := time.Until(until)
+	if ttl < time.Millisecond {
+		ttl = time.Millisecond
+	}
+	ok, err := s.rdb.SetNX(ctx, s.opts.Prefix+"seen:{"+key+"}", 1, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("redisstore: replay cache: %w", err)
+	}
+	return !ok, nil
+}

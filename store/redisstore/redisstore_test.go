@@ -228,3 +228,27 @@ func TestMain(m *testing.M) {
 	redisstore.RouteClientLogs(slog.New(slog.DiscardHandler))
 	os.Exit(m.Run())
 }
+
+// TestReplayCacheShared: a DPoP proof's jti seen by one replica is seen
+// by every other (binding.ReplayCache over Redis).
+func TestReplayCacheShared(t *testing.T) {
+	srv := redistest.Standalone(t)
+	a := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, Prefix: srv.Prefix()})
+	defer a.Close()
+	b := newStore(t, redisstore.Options{Addrs: []string{srv.Addr()}, Prefix: srv.Prefix()})
+	defer b.Close()
+	until := time.Now().Add(time.Minute)
+	if seen, err := a.Seen("jkt:jti-1", until); seen || err != nil {
+		t.Fatalf("first use: %v %v", seen, err)
+	}
+	if seen, err := b.Seen("jkt:jti-1", until); !seen || err != nil {
+		t.Fatalf("replay on the other replica: %v %v", seen, err)
+	}
+	if seen, _ := b.Seen("jkt:jti-2", time.Now().Add(50*time.Millisecond)); seen {
+		t.Fatal("a new jti seen")
+	}
+	time.Sleep(120 * time.Millisecond)
+	if seen, _ := a.Seen("jkt:jti-2", until); seen {
+		t.Fatal("an expired jti still seen")
+	}
+}
