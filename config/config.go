@@ -62,6 +62,13 @@ type Credentials struct {
 	APIKeyQuery   []string `yaml:"api_key_query"`
 	MaxLength     int      `yaml:"max_length"`
 	JWT           JWT      `yaml:"jwt"`
+	DPoP          DPoP     `yaml:"dpop"`
+}
+
+// DPoP configures checking DPoP proofs (RFC 9449) inline.
+type DPoP struct {
+	Verify bool     `yaml:"verify"`
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // JWT configures reading and, optionally, verifying JWT access tokens.

@@ -403,6 +403,7 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 	x := verifyingExtractor(t, JWTOptions{JWKSURL: srv.URL, Refresh: time.Hour}, nil)
 	// 1,000 at once.
 	before := srv.fetches.Load()
+	flood := time.Now()
 	var wg sync.WaitGroup
 	for i := range 1000 {
 		wg.Go(func() {
@@ -412,8 +413,11 @@ func TestJWKSUnknownKidFlood(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := srv.fetches.Load() - before; n > 2 {
-		t.Errorf("%d fetches for 1,000 random key ids at once, want at most 2", n)
+	// At most one reload per unknownKeyInterval (1 s): the 1,000 take
+	// well under a second on an idle machine, several under the race
+	// detector on a loaded one.
+	if n, most := srv.fetches.Load()-before, 2+int64(time.Since(flood)/unknownKeyInterval); n > most {
+		t.Errorf("%d fetches for 1,000 random key ids at once in %s, want at most %d", n, time.Since(flood).Round(time.Millisecond), most)
 	}
 	// Then from 50 clients, back to back, for 2.5 s.
 	before = srv.fetches.Load()

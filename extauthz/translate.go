@@ -42,6 +42,7 @@ func (s *Server) request(a *authv3.AttributeContext, h *authv3.AttributeContext_
 			r.Host = hdr["host"]
 		}
 	}
+	r.Scheme = h.GetScheme()
 	r.RequestID = h.GetId()
 	r.ClientIP = clientIP(a.GetSource())
 	r.Time = requestTime(a.GetRequest().GetTime())

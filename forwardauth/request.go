@@ -16,6 +16,7 @@ const (
 	headerForwardedMethod = "X-Forwarded-Method"
 	headerForwardedURI    = "X-Forwarded-Uri"
 	headerForwardedHost   = "X-Forwarded-Host"
+	headerForwardedProto  = "X-Forwarded-Proto"
 	headerForwardedFor    = "X-Forwarded-For"
 	headerRealIP          = "X-Real-Ip"
 	headerRequestID       = "X-Request-Id"
@@ -52,7 +53,7 @@ func (h *Handler) request(r *http.Request) (*gate.Request, *requestError) {
 	trusted := isTrusted(peer, h.trusted)
 	req := &gate.Request{Header: r.Header}
 
-	var method, uri, host string
+	var method, uri, host, scheme string
 	var d dialect
 	switch h.gateway {
 	case Nginx:
@@ -65,6 +66,9 @@ func (h *Handler) request(r *http.Request) (*gate.Request, *requestError) {
 	case h.gateway == Envoy:
 		// Envoy sends the original request itself, behind path_prefix.
 		method, host = r.Method, r.Host
+		if trusted {
+			scheme = r.Header.Get(headerForwardedProto)
+		}
 		var ok bool
 		if uri, ok = stripPrefix(r.RequestURI, h.prefix); !ok {
 			return nil, &requestError{http.StatusBadRequest, "the request path is outside the configured Envoy path_prefix", true}
@@ -73,6 +77,7 @@ func (h *Handler) request(r *http.Request) (*gate.Request, *requestError) {
 		method, uri, host = r.Method, r.RequestURI, r.Host
 	default:
 		method, uri, host = r.Header.Get(d.method), r.Header.Get(d.uri), r.Header.Get(headerForwardedHost)
+		scheme = r.Header.Get(headerForwardedProto)
 		if method == "" || uri == "" {
 			return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("the gateway sent no %s or %s", d.method, d.uri), true}
 		}
@@ -102,6 +107,14 @@ func (h *Handler) request(r *http.Request) (*gate.Request, *requestError) {
 		return nil, &requestError{http.StatusBadRequest, "the original host is not a host name", false}
 	}
 	req.Method, req.URI, req.Host = method, uri, host
+	switch {
+	case strings.EqualFold(scheme, "http"):
+		req.Scheme = "http"
+	case strings.EqualFold(scheme, "https"):
+		req.Scheme = "https"
+	case !trusted && r.TLS == nil:
+		req.Scheme = "http"
+	}
 
 	if trusted {
 		req.ClientIP = h.forwardedClient(r, peer)

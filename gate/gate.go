@@ -51,6 +51,12 @@ type Request struct {
 	// Time the request arrived; the zero value means now.
 	Time   time.Time
 	Method string
+	// Scheme is how the client addressed the request: "https" or "http",
+	// as the adapter established it (TLS, or a trusted proxy's
+	// X-Forwarded-Proto or Envoy's attributes). Empty means https: the
+	// external URL a DPoP proof names (htu) is rebuilt from Scheme, Host
+	// and the path of URI.
+	Scheme string
 	Host   string
 	// URI is the request target as received: path and query, not decoded.
 	URI string

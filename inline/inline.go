@@ -25,6 +25,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/credential"
 	"github.com/vigil-sec/vigil/decision"
 	"github.com/vigil-sec/vigil/enforce"
@@ -56,6 +57,11 @@ type Options struct {
 	// path starts with one of its prefixes.
 	Shadow       bool
 	ShadowRoutes []string
+	// DPoP, when set, checks the proof of every DPoP-bound request (RFC
+	// 9449) and refuses a key-bound token presented as Bearer; a failure
+	// is answered 401 with the RFC's error (invalid_dpop_proof,
+	// use_dpop_nonce, invalid_token).
+	DPoP *binding.Verifier
 	// Throttle sets the rate limit of a throttled credential.
 	Throttle Throttle
 	// Recent is how many decisions are kept for the read API; 0 means 4096.
@@ -228,6 +234,9 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		return err
 	}
 	v.Kind = w.cred.Kind
+	if c.opts.DPoP != nil && v.Problem == "" {
+		v.Problem = c.checkBinding(w, r)
+	}
 	if w.cred.Kind != gate.Anonymous {
 		fp := c.fps.Get().(*event.Fingerprinter)
 		w.id = fp.AppendID(w.id[:0], w.cred.Secret)
@@ -400,6 +409,50 @@ func (c *Checker) fill(w *work, r *gate.Request, now time.Time, tokenID string) 
 	}
 	if cl.Scope != "" {
 		e.Scope, e.Has = cl.Scope, e.Has|event.HasScope
+	}
+}
+
+// checkBinding checks a DPoP-bound credential's proof (RFC 9449) before
+// its bytes are wiped, and returns the RFC's error code, or "". A token
+// bound to a key (cnf.jkt) presented as a plain Bearer token is refused:
+// whoever stole it need not have the key.
+func (c *Checker) checkBinding(w *work, r *gate.Request) string {
+	jkt := w.cred.Claims.JKT
+	switch w.cred.Kind {
+	case gate.DPoP:
+	case gate.Bearer:
+		if jkt != "" {
+			c.opts.Metrics.badRequest("dpop_bound_token_as_bearer")
+			return enforce.CodeInvalidToken
+		}
+		return ""
+	default:
+		return ""
+	}
+	scheme := r.Scheme
+	if scheme == "" {
+		scheme = "https"
+	}
+	path := r.URI
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	_, err := c.opts.DPoP.Verify(r.Header.Get("DPoP"), binding.Request{Method: r.Method, URL: scheme + "://" + r.Host + path,
+		AccessToken: w.cred.Secret, JKT: jkt})
+	var be *binding.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &be):
+		c.opts.Metrics.badRequest("dpop_" + be.Code)
+		c.log.Debug("DPoP proof refused", "reason", be.Reason, "client", r.ClientIP)
+		return be.Code
+	default:
+		// The replay cache failed: a proof that cannot be checked for
+		// replay is not accepted.
+		c.opts.Metrics.badRequest("dpop_unchecked")
+		c.log.Warn("DPoP proof not checked", "err", err)
+		return binding.ErrInvalidProof
 	}
 }
 

@@ -53,8 +53,13 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 			s := slots.Get().(*slot)
 			defer slots.Put(s)
 			req, res := &s.req, &s.res
+			scheme := "http"
+			if r.TLS != nil {
+				scheme = "https"
+			}
 			*req = gate.Request{
 				Method:    r.Method,
+				Scheme:    scheme,
 				Host:      r.Host,
 				URI:       r.RequestURI,
 				ClientIP:  forwardauth.ClientIP(r, o.TrustedProxies),

@@ -12,12 +12,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/config"
 	"github.com/vigil-sec/vigil/credential"
 	"github.com/vigil-sec/vigil/enforce"
 	"github.com/vigil-sec/vigil/inline"
 	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/ratelimit"
+	"github.com/vigil-sec/vigil/store"
 )
 
 // Checker is an inline.Checker with the parts it owns.
@@ -86,8 +88,24 @@ func NewChecker(ctx context.Context, cfg *config.Config, env app.Env, reg promet
 		x.Close()
 		return nil, err
 	}
+	var dpop *binding.Verifier
+	if c.DPoP.Verify {
+		// Proofs are used once everywhere: through Redis when replicas
+		// share state, else in this process.
+		var replay binding.ReplayCache = &binding.MemoryReplay{}
+		if b, ok := st.(*store.Batcher); ok {
+			if r, ok := b.Store.(binding.ReplayCache); ok {
+				replay = r
+			}
+		}
+		if dpop, err = binding.NewVerifier(binding.DPoPOptions{MaxAge: c.DPoP.MaxAge.D(), Replay: replay}); err != nil {
+			st.Close()
+			x.Close()
+			return nil, fmt.Errorf("credentials.dpop: %w", err)
+		}
+	}
 	ch, err := inline.New(inline.Options{
-		Store: st, Model: parts.Model, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
+		Store: st, Model: parts.Model, DPoP: dpop, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
 		Shadow: e.Shadow, ShadowRoutes: e.ShadowRoutes,
 		Throttle: inline.Throttle{DefaultPerMinute: e.ThrottleDefaultPerMinute, MinPerMinute: e.ThrottleMinPerMinute},
 		Recent:   e.RecentDecisions, Metrics: m, Log: log, SyncEvery: cfg.Profile.SyncEvery.D(),
