@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -224,5 +225,31 @@ func TestMemoryReplay(t *testing.T) {
 	clock = clock.Add(2 * time.Minute)
 	if got, _ := m.Seen("a", clock.Add(time.Minute)); got {
 		t.Fatal("an expired key is still seen")
+	}
+}
+
+// BenchmarkVerify: what checking one proof costs a request, by key type.
+func BenchmarkVerify(b *testing.B) {
+	for _, kind := range []string{"ES256", "EdDSA", "PS256"} {
+		b.Run(kind, func(b *testing.B) {
+			t := &testing.T{}
+			s := newSigner(t, kind)
+			v, err := binding.NewVerifier(binding.DPoPOptions{Replay: &binding.MemoryReplay{Max: 1 << 30}, Now: func() time.Time { return now }})
+			if err != nil {
+				b.Fatal(err)
+			}
+			proofs := make([]string, b.N)
+			for i := range proofs {
+				proofs[i] = s.proof(t, claimsFor(token, fmt.Sprintf("jti-%d", i)), nil)
+			}
+			req := binding.Request{Method: "GET", URL: "https://api.example.com/v1/orders", AccessToken: []byte(token), JKT: s.jkt(t)}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := v.Verify(proofs[i], req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
