@@ -4,6 +4,7 @@
 package binding
 
 import (
+	"context"
 	"crypto"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -153,31 +154,26 @@ func (v *Verifier) Verify(proof string, r Request) (Proof, error) {
 	if strings.Count(proof, ".") != 2 {
 		return Proof{}, invalid("not a compact JWS")
 	}
-	msg, err := jws.Parse([]byte(proof), jws.WithCompact())
-	if err != nil {
+	// One parse: the key provider checks the protected header and hands
+	// jws.Verify the proof's own key.
+	var key jwk.Key
+	var headerErr error
+	provider := jws.KeyProviderFunc(func(_ context.Context, sink jws.KeySink, sig *jws.Signature, _ *jws.Message) error {
+		key, headerErr = v.header(sig.ProtectedHeaders())
+		if headerErr != nil {
+			return headerErr
+		}
+		alg, _ := sig.ProtectedHeaders().Algorithm()
+		sink.Key(alg, key)
+		return nil
+	})
+	payload, err := jws.Verify([]byte(proof), jws.WithCompact(), jws.WithKeyProvider(provider))
+	switch {
+	case headerErr != nil:
+		return Proof{}, headerErr
+	case err != nil && key == nil:
 		return Proof{}, invalid("not a JWS")
-	}
-	sigs := msg.Signatures()
-	if len(sigs) != 1 {
-		return Proof{}, invalid("%d signatures, want 1", len(sigs))
-	}
-	h := sigs[0].ProtectedHeaders()
-	if typ, _ := h.Type(); typ != "dpop+jwt" {
-		return Proof{}, invalid("typ is %q, want dpop+jwt", typ)
-	}
-	alg, ok := h.Algorithm()
-	if !ok || !slices.Contains(v.algs, alg) {
-		return Proof{}, invalid("algorithm %q is not allowed", alg.String())
-	}
-	key, ok := h.JWK()
-	if !ok {
-		return Proof{}, invalid("no jwk header")
-	}
-	if private, err := jwk.IsPrivateKey(key); err != nil || private {
-		return Proof{}, invalid("the jwk header must hold a public key")
-	}
-	payload, err := jws.Verify([]byte(proof), jws.WithKey(alg, key))
-	if err != nil {
+	case err != nil:
 		return Proof{}, invalid("signature does not verify with the proof's own key")
 	}
 	var c claims
@@ -231,6 +227,25 @@ func (v *Verifier) Verify(proof string, r Request) (Proof, error) {
 		return Proof{}, invalid("proof replayed (jti already used)")
 	}
 	return Proof{JKT: jkt, JTI: c.JTI, IAT: at}, nil
+}
+
+// header checks a proof's protected header and returns its key.
+func (v *Verifier) header(h jws.Headers) (jwk.Key, error) {
+	if typ, _ := h.Type(); typ != "dpop+jwt" {
+		return nil, invalid("typ is %q, want dpop+jwt", typ)
+	}
+	alg, ok := h.Algorithm()
+	if !ok || !slices.Contains(v.algs, alg) {
+		return nil, invalid("algorithm %q is not allowed", alg.String())
+	}
+	key, ok := h.JWK()
+	if !ok {
+		return nil, invalid("no jwk header")
+	}
+	if private, err := jwk.IsPrivateKey(key); err != nil || private {
+		return nil, invalid("the jwk header must hold a public key")
+	}
+	return key, nil
 }
 
 // sameURL compares htu with the request's URL as RFC 9449 §4.3 says:
