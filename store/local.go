@@ -87,7 +87,7 @@ func (l *Local) Judge(ctx context.Context, evs []event.Event, vs []Verdict) erro
 	for i := range evs {
 		if d := l.denied(evs[i].TokenID, now); d != nil {
 			l.process(evs[run:i], vs[run:i])
-			deny(&vs[i], d, evs[i].Time)
+			vs[i] = Blocked(d, evs[i].Time)
 			run = i + 1
 		}
 	}
@@ -122,10 +122,13 @@ func (l *Local) process(evs []event.Event, vs []Verdict) {
 	}
 }
 
-// deny makes v the verdict on a denylisted credential's request.
-func deny(v *Verdict, d *Denial, at int64) {
-	*v = Verdict{Denial: d}
+// Blocked is the verdict on a request blocked without being judged, at
+// its time at: by the denial d, or, with d nil, by a store that fails
+// closed.
+func Blocked(d *Denial, at int64) Verdict {
+	v := Verdict{Denial: d}
 	v.Level, v.Now = policy.Block, at
+	return v
 }
 
 // denied returns the active denial of tokenID, dropping an expired one.

@@ -2,13 +2,10 @@ package store_test
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/vigil-sec/vigil/engine"
-	"github.com/vigil-sec/vigil/event"
 	"github.com/vigil-sec/vigil/store"
 	"github.com/vigil-sec/vigil/store/storetest"
 )
@@ -35,13 +32,9 @@ func BenchmarkLocal(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			evs := traffic(creds, creds*2+batch*b.N)
+			evs := storetest.Synthetic(creds, creds*2+batch*b.N, false)
 			vs := make([]store.Verdict, batch)
-			for off := 0; off < creds*2; off += batch {
-				if err := s.Judge(b.Context(), evs[off:off+batch], vs); err != nil {
-					b.Fatal(err)
-				}
-			}
+			storetest.Preload(b, s, evs[:creds*2])
 			evs = evs[creds*2:]
 			last := time.Now()
 			b.ReportAllocs()
@@ -61,24 +54,4 @@ func BenchmarkLocal(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(batch*b.N), "ns/event")
 		})
 	}
-}
-
-// traffic returns n events over creds credentials of 20 clients, a
-// millisecond apart.
-func traffic(creds, n int) []event.Event {
-	r := rand.New(rand.NewPCG(1, 2))
-	ids := make([]string, creds)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("tk_%022x", r.Uint64())
-	}
-	endpoints := []string{"/v1/accounts/{id}", "/v1/orders", "/v1/orders/{id}", "/v1/me", "/v1/search"}
-	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC).UnixNano()
-	evs := make([]event.Event, n)
-	for i := range evs {
-		c := r.IntN(creds)
-		evs[i] = event.Event{Time: t0 + int64(i)*int64(time.Millisecond), TokenID: ids[c], ClientID: fmt.Sprintf("client-%d", c%20),
-			SourceIP: netip.AddrFrom4([4]byte{10, byte(c >> 16), byte(c >> 8), byte(c)}), Endpoint: endpoints[(c+r.IntN(2))%len(endpoints)],
-			Status: 200, UserAgent: "okhttp/4.12.0", Country: "US", ASN: 64512 + uint32(c%100), PayloadBytes: int64(500 + r.IntN(5000))}
-	}
-	return evs
 }

@@ -2,8 +2,6 @@ package redisstore_test
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,38 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vigil-sec/vigil/event"
 	"github.com/vigil-sec/vigil/internal/redistest"
 	"github.com/vigil-sec/vigil/store"
 	"github.com/vigil-sec/vigil/store/redisstore"
+	"github.com/vigil-sec/vigil/store/storetest"
 )
-
-// benchTraffic returns n events over creds credentials of 20 clients, in
-// time order, a millisecond apart: the credential of each drawn uniformly
-// (every request a different credential, the worst case for a store), or
-// with zipf, from a Zipf distribution (s = 1.1: a few credentials send
-// most requests, as API traffic goes).
-func benchTraffic(creds, n int, zipf bool) []event.Event {
-	r := rand.New(rand.NewPCG(1, 2))
-	z := rand.NewZipf(r, 1.1, 1, uint64(creds-1))
-	ids := make([]string, creds)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("tk_%022x", r.Uint64())
-	}
-	endpoints := []string{"/v1/accounts/{id}", "/v1/orders", "/v1/orders/{id}", "/v1/me", "/v1/search"}
-	t0 := time.Now().Add(-48 * time.Hour).UnixNano()
-	evs := make([]event.Event, n)
-	for i := range evs {
-		c := r.IntN(creds)
-		if zipf {
-			c = int(z.Uint64())
-		}
-		evs[i] = event.Event{Time: t0 + int64(i)*int64(time.Millisecond), TokenID: ids[c], ClientID: fmt.Sprintf("client-%d", c%20),
-			SourceIP: netip.AddrFrom4([4]byte{10, byte(c >> 16), byte(c >> 8), byte(c)}), Endpoint: endpoints[(c+r.IntN(2))%len(endpoints)],
-			Status: 200, UserAgent: "okhttp/4.12.0", Country: "US", ASN: 64512 + uint32(c%100), PayloadBytes: int64(500 + r.IntN(5000))}
-	}
-	return evs
-}
 
 // benchServer is REDIS_ADDR if set (the machine's own Redis), else a
 // server of the benchmark's own.
@@ -104,10 +75,10 @@ func BenchmarkJudge(b *testing.B) {
 				b.Run(fmt.Sprintf("mode=%s/dist=%s/batch=%d", mode, dist, size), func(b *testing.B) {
 					s := newStore(b, redisstore.Options{Addrs: []string{addr}, Prefix: fmt.Sprintf("%s%s%s%d:", prefix, mode, dist, size), Timeout: time.Second})
 					defer s.Close()
-					evs := benchTraffic(creds, creds*2+size*b.N, dist == "zipf")
+					evs := storetest.Synthetic(creds, creds*2+size*b.N, dist == "zipf")
 					vs := make([]store.Verdict, size)
 					// Every credential has a record before timing starts.
-					preload(b, s, evs[:creds*2])
+					storetest.Preload(b, s, evs[:creds*2])
 					evs = evs[creds*2:]
 					lat := make([]time.Duration, 0, b.N)
 					b.ReportAllocs()
@@ -153,8 +124,8 @@ func BenchmarkInline(b *testing.B) {
 			rs := newStore(b, redisstore.Options{Addrs: []string{addr}, Prefix: fmt.Sprintf("%si%d:", prefix, callers), Timeout: time.Second})
 			s := store.NewBatcher(rs, store.BatcherOptions{})
 			defer s.Close()
-			evs := benchTraffic(creds, creds*2+b.N+callers, false)
-			preload(b, rs, evs[:creds*2])
+			evs := storetest.Synthetic(creds, creds*2+b.N+callers, false)
+			storetest.Preload(b, rs, evs[:creds*2])
 			evs = evs[creds*2:]
 			var mu sync.Mutex
 			var lat []time.Duration
@@ -200,16 +171,4 @@ func reportLatency(b *testing.B, lat []time.Duration, what string) {
 	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
 	b.ReportMetric(q(0.5), what+"-p50-µs")
 	b.ReportMetric(q(0.99), what+"-p99-µs")
-}
-
-// preload judges evs before timing starts, so that every credential has a
-// record.
-func preload(b *testing.B, s store.Store, evs []event.Event) {
-	vs := make([]store.Verdict, 256)
-	for off := 0; off < len(evs); off += 256 {
-		end := min(off+256, len(evs))
-		if err := s.Judge(b.Context(), evs[off:end], vs[:end-off]); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -68,7 +68,6 @@ import (
 
 	"github.com/vigil-sec/vigil/engine"
 	"github.com/vigil-sec/vigil/event"
-	"github.com/vigil-sec/vigil/policy"
 	"github.com/vigil-sec/vigil/store"
 )
 
@@ -439,12 +438,20 @@ func (s *Store) denials(b *batch, now time.Time) {
 		return
 	}
 	for i := range b.evs {
-		if d := s.deny.m[b.evs[i].TokenID]; d != nil && d.Active(now) {
-			b.vs[i] = store.Verdict{Denial: d}
-			b.vs[i].Level, b.vs[i].Now = policy.Block, b.evs[i].Time
+		if d := s.denial(b.evs[i].TokenID, now); d != nil {
+			b.vs[i] = store.Blocked(d, b.evs[i].Time)
 			b.skip[i] = true
 		}
 	}
+}
+
+// denial returns the active denial of tokenID in the local copy of the
+// denylist, or nil; the caller holds s.deny's read lock.
+func (s *Store) denial(tokenID string, now time.Time) *store.Denial {
+	if d := s.deny.m[tokenID]; d != nil && d.Active(now) {
+		return d
+	}
+	return nil
 }
 
 // judgeFallback judges a batch while Redis is down.
@@ -453,11 +460,8 @@ func (s *Store) judgeFallback(ctx context.Context, evs []event.Event, vs []store
 	if s.opts.FailClosed {
 		s.deny.RLock()
 		for i := range evs {
-			vs[i] = store.Verdict{Fallback: true, FailClosed: true}
-			vs[i].Level, vs[i].Now = policy.Block, evs[i].Time
-			if d := s.deny.m[evs[i].TokenID]; d != nil && d.Active(now) {
-				vs[i].Denial = d
-			}
+			vs[i] = store.Blocked(s.denial(evs[i].TokenID, now), evs[i].Time)
+			vs[i].Fallback, vs[i].FailClosed = true, true
 		}
 		s.deny.RUnlock()
 		return nil
@@ -467,11 +471,10 @@ func (s *Store) judgeFallback(ctx context.Context, evs []event.Event, vs []store
 	}
 	s.deny.RLock()
 	for i := range evs {
-		vs[i].Fallback = true
-		if d := s.deny.m[evs[i].TokenID]; d != nil && d.Active(now) {
-			vs[i] = store.Verdict{Denial: d, Fallback: true}
-			vs[i].Level, vs[i].Now = policy.Block, evs[i].Time
+		if d := s.denial(evs[i].TokenID, now); d != nil {
+			vs[i] = store.Blocked(d, evs[i].Time)
 		}
+		vs[i].Fallback = true
 	}
 	s.deny.RUnlock()
 	return nil

@@ -7,6 +7,9 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
@@ -86,6 +89,46 @@ func Traffic(tb testing.TB) []event.Event {
 		evs[i] = tr.Items[i].Event
 	}
 	return evs
+}
+
+// Synthetic returns n events over creds credentials of 20 clients, a
+// millisecond apart from two days ago, for benchmarks: the credential of
+// each drawn uniformly (every request a different credential, the worst
+// case for a store), or with zipf from a Zipf distribution (s = 1.1: a
+// few credentials send most requests, as API traffic goes).
+func Synthetic(creds, n int, zipf bool) []event.Event {
+	r := rand.New(rand.NewPCG(1, 2))
+	z := rand.NewZipf(r, 1.1, 1, uint64(creds-1))
+	ids := make([]string, creds)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("tk_%022x", r.Uint64())
+	}
+	endpoints := []string{"/v1/accounts/{id}", "/v1/orders", "/v1/orders/{id}", "/v1/me", "/v1/search"}
+	t0 := time.Now().Add(-48 * time.Hour).UnixNano()
+	evs := make([]event.Event, n)
+	for i := range evs {
+		c := r.IntN(creds)
+		if zipf {
+			c = int(z.Uint64())
+		}
+		evs[i] = event.Event{Time: t0 + int64(i)*int64(time.Millisecond), TokenID: ids[c], ClientID: fmt.Sprintf("client-%d", c%20),
+			SourceIP: netip.AddrFrom4([4]byte{10, byte(c >> 16), byte(c >> 8), byte(c)}), Endpoint: endpoints[(c+r.IntN(2))%len(endpoints)],
+			Status: 200, UserAgent: "okhttp/4.12.0", Country: "US", ASN: 64512 + uint32(c%100), PayloadBytes: int64(500 + r.IntN(5000))}
+	}
+	return evs
+}
+
+// Preload judges evs in batches of 256, so that their credentials have
+// records before a benchmark's timing starts.
+func Preload(b *testing.B, s store.Store, evs []event.Event) {
+	b.Helper()
+	vs := make([]store.Verdict, 256)
+	for off := 0; off < len(evs); off += 256 {
+		end := min(off+256, len(evs))
+		if err := s.Judge(b.Context(), evs[off:end], vs[:end-off]); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // Reference returns the verdicts of one in-memory engine judging evs in
