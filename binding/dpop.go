@@ -1,6 +1,7 @@
 // Package binding checks that a credential is presented by the party it
-// is bound to, at the enforcement point: DPoP proofs (RFC 9449), so that a
-// stolen DPoP-bound access token is useless without its private key.
+// is bound to, at the enforcement point: DPoP proofs (RFC 9449) with
+// optional server nonces, and certificate-bound tokens (RFC 8705), so that
+// a stolen bound access token is useless without its private key.
 package binding
 
 import (
@@ -28,14 +29,15 @@ const (
 	ErrUseNonce     = "use_dpop_nonce"
 )
 
-// Error is a failed DPoP check: the RFC's error code and what was wrong.
-// Reason never holds the proof or the access token.
+// Error is a failed binding check: the RFC's error code (RFC 9449 §7.1,
+// RFC 6750 §3.1) and what was wrong. Reason never holds the proof, the
+// access token or the certificate.
 type Error struct {
 	Code   string
 	Reason string
 }
 
-func (e *Error) Error() string { return "dpop: " + e.Code + ": " + e.Reason }
+func (e *Error) Error() string { return "binding: " + e.Code + ": " + e.Reason }
 
 func invalid(format string, a ...any) error {
 	return &Error{Code: ErrInvalidProof, Reason: fmt.Sprintf(format, a...)}
@@ -50,7 +52,9 @@ type ReplayCache interface {
 
 // Nonces issues and checks server nonces (RFC 9449 §8). Valid reports
 // whether a nonce a client sent is current; Current is the one to send it
-// when it is not.
+// when it is not. Both are called concurrently, Valid once per proof;
+// Current returns a string of RFC 9449's NQCHAR (printable ASCII without
+// '"' and backslash). HMACNonces implements it without shared state.
 type Nonces interface {
 	Valid(nonce string) bool
 	Current() string
@@ -105,6 +109,16 @@ func NewVerifier(o DPoPOptions) (*Verifier, error) {
 		}
 	}
 	return &Verifier{o: o, algs: algs}, nil
+}
+
+// Nonce returns the server nonce a client must put in its next proof
+// (the DPoP-Nonce header, RFC 9449 §8), or "" when nonces are not
+// required.
+func (v *Verifier) Nonce() string {
+	if v.o.Nonces == nil {
+		return ""
+	}
+	return v.o.Nonces.Current()
 }
 
 // Request is what a proof must match.

@@ -22,7 +22,11 @@
 //   - block: 403 with a problem that says nothing about why.
 //   - a malformed credential (v.Problem, an RFC 6750 §3.1 error code): 400
 //     for invalid_request, 403 for insufficient_scope, 401 otherwise, with
-//     the code in WWW-Authenticate and a problem.
+//     the code in WWW-Authenticate and a problem. A DPoP failure
+//     (invalid_dpop_proof, use_dpop_nonce: RFC 9449 §7.1 and §9) carries
+//     the server nonce in DPoP-Nonce when v.DPoPNonce is set; a
+//     certificate-bound token (RFC 8705 §3) without its certificate is
+//     invalid_token.
 //
 // Denials carry X-Vigil-Decision (throttle, step_up_auth or block) to the
 // client as well: nginx's auth_request only passes 401 and 403 through, so
@@ -67,6 +71,7 @@ const (
 	hRisk            = "X-Vigil-Risk"
 	hTokenID         = "X-Vigil-Token-Id"
 	hShadow          = "X-Vigil-Shadow"
+	hDPoPNonce       = "Dpop-Nonce"
 
 	// PolicyName names vigil's quota policy in RateLimit-Policy and
 	// RateLimit.
@@ -84,6 +89,7 @@ const (
 	CodeInvalidToken         = "invalid_token"                    // 401 (RFC 6750 §3.1)
 	CodeInsufficientScope    = "insufficient_scope"               // 403 (RFC 6750 §3.1)
 	CodeInvalidDPoPProof     = "invalid_dpop_proof"               // 401 (RFC 9449 §7.1)
+	CodeUseDPoPNonce         = "use_dpop_nonce"                   // 401 with DPoP-Nonce (RFC 9449 §9)
 	CodeInsufficientUserAuth = "insufficient_user_authentication" // 401, the step-up challenge (RFC 9470 §3)
 )
 
@@ -182,6 +188,7 @@ func NewResponder(o Options) (*Responder, error) {
 		{CodeInvalidToken, "The access token is malformed, expired or otherwise invalid", http.StatusUnauthorized},
 		{CodeInsufficientScope, "The access token does not grant the scope this request needs", http.StatusForbidden},
 		{CodeInvalidDPoPProof, "The DPoP proof is missing or invalid", http.StatusUnauthorized},
+		{CodeUseDPoPNonce, "The DPoP proof must carry the server nonce of the DPoP-Nonce header", http.StatusUnauthorized},
 	} {
 		body := problemBody(c.status, c.description+".")
 		params := `error="` + c.code + `", error_description="` + c.description + `"`
@@ -240,6 +247,9 @@ func (r *Responder) Respond(v *gate.Verdict, out *gate.Response) {
 		r.deny(&r.block, out, h)
 	case v.Problem != "":
 		r.problem(v.Problem, scheme, out, h)
+		if v.DPoPNonce != "" && isNonce(v.DPoPNonce) {
+			h[hDPoPNonce] = []string{v.DPoPNonce}
+		}
 	case v.Level == policy.StepUp:
 		r.deny(&r.stepUp[scheme], out, h)
 	case v.Level == policy.Throttle && v.Limited:
@@ -425,6 +435,20 @@ func ceilSeconds(d time.Duration) int64 {
 }
 
 func clampSF(n int64) int64 { return min(max(n, 0), sfIntegerMax) }
+
+// isNonce reports whether s can be a DPoP-Nonce value: RFC 9449 §8.1's
+// 1*NQCHAR (%x21 / %x23-5B / %x5D-7E), of reasonable length.
+func isNonce(s string) bool {
+	if len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= 0x20 || c == '"' || c == '\\' || c > 0x7e {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // isVisible reports whether s is a non-empty run of visible ASCII (what a
 // token id is), safe as a header value as it is.

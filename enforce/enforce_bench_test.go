@@ -29,7 +29,7 @@ func BenchmarkRespond(b *testing.B) {
 		{"step_up_auth/dpop", r, gate.Verdict{TokenID: tokenID, Kind: gate.DPoP, Risk: 8, Decided: policy.StepUp, Level: policy.StepUp}},
 		{"block", r, gate.Verdict{TokenID: tokenID, Risk: 12, Decided: policy.Block, Level: policy.Block}},
 		{"problem/invalid_token", r, gate.Verdict{Problem: "invalid_token"}},
-		{"problem/unknown_code", r, gate.Verdict{Problem: "use_dpop_nonce", Kind: gate.DPoP}},
+		{"problem/unknown_code", r, gate.Verdict{Problem: "invalid_client", Kind: gate.DPoP}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var out gate.Response

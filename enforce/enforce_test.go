@@ -414,6 +414,7 @@ func TestProblem(t *testing.T) {
 		"invalid_token":      "The access token is malformed, expired or otherwise invalid",
 		"insufficient_scope": "The access token does not grant the scope this request needs",
 		"invalid_dpop_proof": "The DPoP proof is missing or invalid",
+		"use_dpop_nonce":     "The DPoP proof must carry the server nonce of the DPoP-Nonce header",
 	}
 	for _, tc := range []struct {
 		problem string
@@ -427,8 +428,9 @@ func TestProblem(t *testing.T) {
 		{"insufficient_scope", gate.Bearer, policy.StepUp, 403, `Bearer realm="vigil", error="insufficient_scope", error_description="` + desc["insufficient_scope"] + `"`},
 		{"invalid_token", gate.DPoP, policy.Allow, 401, `DPoP realm="vigil", error="invalid_token", error_description="` + desc["invalid_token"] + `", algs="ES256 PS256"`},
 		{"invalid_dpop_proof", gate.DPoP, policy.Allow, 401, `DPoP realm="vigil", error="invalid_dpop_proof", error_description="` + desc["invalid_dpop_proof"] + `", algs="ES256 PS256"`},
+		{"use_dpop_nonce", gate.DPoP, policy.Allow, 401, `DPoP realm="vigil", error="use_dpop_nonce", error_description="` + desc["use_dpop_nonce"] + `", algs="ES256 PS256"`},
 		// A code vigil has no text for: passed on, without a description.
-		{"use_dpop_nonce", gate.DPoP, policy.Allow, 401, `DPoP realm="vigil", error="use_dpop_nonce", algs="ES256 PS256"`},
+		{"invalid_client", gate.DPoP, policy.Allow, 401, `DPoP realm="vigil", error="invalid_client", algs="ES256 PS256"`},
 		// Not a valid code: never reaches a header.
 		{"invalid_token\r\nSet-Cookie: x=1", gate.Bearer, policy.Allow, 401, `Bearer realm="vigil", error="invalid_token", error_description="` + desc["invalid_token"] + `"`},
 		{`bad"code`, gate.Bearer, policy.Allow, 401, `Bearer realm="vigil", error="invalid_token", error_description="` + desc["invalid_token"] + `"`},
@@ -455,6 +457,37 @@ func TestProblem(t *testing.T) {
 	out := respond(r, gate.Verdict{Problem: "invalid_token", Level: policy.Block})
 	if out.Status != 403 || out.Header.Get("WWW-Authenticate") != "" {
 		t.Errorf("block with a problem: %d %q", out.Status, out.Header)
+	}
+}
+
+// TestDPoPNonce: a DPoP failure carries the server nonce (RFC 9449 §8,
+// §9) in DPoP-Nonce; a nonce that could break the header is dropped, and
+// no other answer carries one.
+func TestDPoPNonce(t *testing.T) {
+	r := newResponder(t, Options{})
+	const nonce = "AAAAAAAcnVI6ZsXg2V1yZx0nKkTHGmr3"
+	out := respond(r, gate.Verdict{TokenID: tokenID, Kind: gate.DPoP, Problem: CodeUseDPoPNonce, Level: policy.StepUp, DPoPNonce: nonce})
+	if out.Status != 401 || out.Header.Get("DPoP-Nonce") != nonce ||
+		!strings.HasPrefix(out.Header.Get("WWW-Authenticate"), `DPoP error="use_dpop_nonce"`) {
+		t.Errorf("use_dpop_nonce: %d %q", out.Status, out.Header)
+	}
+	out = respond(r, gate.Verdict{Kind: gate.DPoP, Problem: CodeInvalidDPoPProof, Level: policy.StepUp, DPoPNonce: nonce})
+	if out.Header.Get("DPoP-Nonce") != nonce {
+		t.Errorf("invalid_dpop_proof without the nonce: %q", out.Header)
+	}
+	for _, bad := range []string{"a b", `a"b`, "a\\b", "a\r\nSet-Cookie: x", strings.Repeat("a", 300)} {
+		out = respond(r, gate.Verdict{Kind: gate.DPoP, Problem: CodeUseDPoPNonce, Level: policy.StepUp, DPoPNonce: bad})
+		if _, ok := out.Header["Dpop-Nonce"]; ok {
+			t.Errorf("nonce %q sent", bad)
+		}
+	}
+	for _, v := range []gate.Verdict{
+		{Kind: gate.DPoP, Level: policy.Block, Problem: CodeUseDPoPNonce, DPoPNonce: nonce},
+		{Kind: gate.DPoP, Level: policy.Allow, DPoPNonce: nonce},
+	} {
+		if out := respond(r, v); out.Header.Get("DPoP-Nonce") != "" {
+			t.Errorf("%+v: nonce sent with %d", v, out.Status)
+		}
 	}
 }
 
@@ -566,7 +599,8 @@ func TestAllocs(t *testing.T) {
 		{"step_up_auth dpop", r, gate.Verdict{TokenID: tokenID, Kind: gate.DPoP, Risk: 8, Level: policy.StepUp}, 0},
 		{"block", r, gate.Verdict{TokenID: tokenID, Risk: 12, Level: policy.Block}, 0},
 		{"invalid_token", r, gate.Verdict{Problem: "invalid_token"}, 0},
-		{"unknown code", r, gate.Verdict{Problem: "use_dpop_nonce", Kind: gate.DPoP}, 2},
+		{"unknown code", r, gate.Verdict{Problem: "invalid_client", Kind: gate.DPoP}, 2},
+		{"use_dpop_nonce with a nonce", r, gate.Verdict{Problem: "use_dpop_nonce", Kind: gate.DPoP, DPoPNonce: "AAAAAAAcnVI6ZsXg2V1yZx0nKkTHGmr3"}, 1},
 	} {
 		var out gate.Response
 		r := tc.r
@@ -581,16 +615,16 @@ func TestAllocs(t *testing.T) {
 // characters, challenges parse, the status is one vigil uses, and a denial's
 // body is a problem with that status.
 func FuzzRespond(f *testing.F) {
-	f.Add(tokenID, "", 3.5, uint8(0), uint8(1), false, false, 10, 3, int64(time.Second), int64(time.Minute), int64(0))
-	f.Add("tk_\r\n", "invalid_token\n", -1.0, uint8(1), uint8(2), false, true, -5, -5, int64(-1), int64(-1), int64(-1))
-	f.Add("", "x\"y", 1e300, uint8(2), uint8(2), true, true, 1<<40, 1<<40, int64(1<<62), int64(1<<62), int64(1<<62))
-	f.Add(tokenID, "use_dpop_nonce", 7.0, uint8(3), uint8(2), false, false, 0, 0, int64(0), int64(0), int64(0))
+	f.Add(tokenID, "", 3.5, uint8(0), uint8(1), false, false, 10, 3, int64(time.Second), int64(time.Minute), int64(0), "")
+	f.Add("tk_\r\n", "invalid_token\n", -1.0, uint8(1), uint8(2), false, true, -5, -5, int64(-1), int64(-1), int64(-1), "n\r\nx")
+	f.Add("", "x\"y", 1e300, uint8(2), uint8(2), true, true, 1<<40, 1<<40, int64(1<<62), int64(1<<62), int64(1<<62), `"`)
+	f.Add(tokenID, "use_dpop_nonce", 7.0, uint8(3), uint8(2), false, false, 0, 0, int64(0), int64(0), int64(0), "AAAAAAAcnVI6ZsXg2V1yZx0nKkTHGmr3")
 	r := newResponder(f, Options{UpstreamHeaders: true, Realm: `r"\`, ACRValues: "urn:a", MaxAge: time.Second})
 	f.Fuzz(func(t *testing.T, token, problem string, risk float64, level, kind uint8, shadow, limited bool,
-		limit, remaining int, reset, window, retry int64) {
+		limit, remaining int, reset, window, retry int64, nonce string) {
 		v := gate.Verdict{
 			TokenID: token, Kind: gate.Kind(kind % 5), Risk: risk, Decided: policy.Level(level), Level: policy.Level(level),
-			Shadow: shadow, Limited: limited, Problem: problem, RetryAfter: time.Duration(retry),
+			Shadow: shadow, Limited: limited, Problem: problem, RetryAfter: time.Duration(retry), DPoPNonce: nonce,
 			RateLimit: gate.RateLimit{Limit: limit, Remaining: remaining, Reset: time.Duration(reset), Window: time.Duration(window)},
 		}
 		out := respond(r, v)

@@ -20,7 +20,12 @@
 // Time is attributes.request.time when it is set and valid, else the time
 // the CheckRequest arrived. Route is the context_extensions entry named by
 // Options.RouteKey, which an operator sets per route in Envoy's
-// configuration (clients cannot set it).
+// configuration (clients cannot set it). ClientCert is the thumbprint of
+// attributes.source.certificate, the URL-escaped PEM of the downstream
+// client's TLS certificate, which Envoy sends with the filter's
+// include_peer_certificate: true (for certificate-bound tokens, RFC 8705);
+// one that is not a certificate is counted (Stats.BadCertificates) and the
+// request judged without one.
 //
 // A CheckRequest without attributes.request.http is not an HTTP request:
 // Envoy's HTTP filter always sends it, so its absence means the network

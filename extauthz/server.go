@@ -71,6 +71,9 @@ type Stats struct {
 	// InvalidHeaders counts header values from the Checker that were not
 	// sent because their name or value is not valid in HTTP.
 	InvalidHeaders uint64
+	// BadCertificates counts requests whose attributes.source.certificate
+	// is not a URL-escaped PEM certificate; they were judged without one.
+	BadCertificates uint64
 }
 
 // Server answers Envoy's ext_authz Check calls with a gate.Checker. It is
@@ -88,8 +91,9 @@ type Server struct {
 
 	checks, allowed, denied       atomic.Uint64
 	checkerErrors, malformed      atomic.Uint64
-	invalidHeaders                atomic.Uint64
+	invalidHeaders, badCerts      atomic.Uint64
 	errLog, badLog, invalidHdrLog logLimiter
+	certLog                       logLimiter
 
 	descDecisions, descErrors, descMalformed, descInvalid *prometheus.Desc
 }
@@ -145,12 +149,13 @@ func (s *Server) Drain() { s.health.Shutdown() }
 // Stats returns the counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Checks:         s.checks.Load(),
-		Allowed:        s.allowed.Load(),
-		Denied:         s.denied.Load(),
-		CheckerErrors:  s.checkerErrors.Load(),
-		Malformed:      s.malformed.Load(),
-		InvalidHeaders: s.invalidHeaders.Load(),
+		Checks:          s.checks.Load(),
+		Allowed:         s.allowed.Load(),
+		Denied:          s.denied.Load(),
+		CheckerErrors:   s.checkerErrors.Load(),
+		Malformed:       s.malformed.Load(),
+		InvalidHeaders:  s.invalidHeaders.Load(),
+		BadCertificates: s.badCerts.Load(),
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/gate"
 )
 
@@ -45,6 +46,7 @@ func (s *Server) request(a *authv3.AttributeContext, h *authv3.AttributeContext_
 	r.Scheme = h.GetScheme()
 	r.RequestID = h.GetId()
 	r.ClientIP = clientIP(a.GetSource())
+	r.ClientCert = s.clientCert(a.GetSource())
 	r.Time = requestTime(a.GetRequest().GetTime())
 	if ext := a.GetContextExtensions(); len(ext) > 0 {
 		r.Route = ext[s.routeKey]
@@ -89,6 +91,27 @@ func clientIP(p *authv3.AttributeContext_Peer) netip.Addr {
 		return netip.Addr{}
 	}
 	return ip.Unmap().WithZone("")
+}
+
+// clientCert returns the thumbprint of the downstream client's certificate,
+// which Envoy sends, URL-escaped PEM, in attributes.source.certificate
+// when the ext_authz filter has include_peer_certificate: true; "" when it
+// sent none or one that is not a certificate.
+func (s *Server) clientCert(p *authv3.AttributeContext_Peer) string {
+	v := p.GetCertificate()
+	if v == "" {
+		return ""
+	}
+	tp, err := binding.ParseEscapedPEM(v)
+	if err != nil {
+		s.badCerts.Add(1)
+		if ok, n := s.certLog.allow(); ok {
+			s.log.Warn("extauthz: attributes.source.certificate is not a URL-escaped PEM certificate; judged as without one",
+				"err", err, "suppressed", n)
+		}
+		return ""
+	}
+	return tp
 }
 
 // requestTime returns ts when it is set and valid, else now.

@@ -10,6 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/gate"
 )
 
@@ -100,6 +103,16 @@ type Options struct {
 	// MaxURIBytes bounds the original request target; longer ones are
 	// answered 414. 0 means DefaultMaxURIBytes.
 	MaxURIBytes int
+	// CertHeader names the header in which the gateway passes the
+	// client's TLS certificate (for certificate-bound tokens, RFC 8705),
+	// written in CertFormat: Envoy's x-forwarded-client-cert (forwarded to
+	// ext_authz through authorization_request.allowed_headers), nginx's
+	// $ssl_client_escaped_cert set with proxy_set_header, Traefik's
+	// X-Forwarded-Tls-Client-Cert. It is read only from TrustedProxies,
+	// and the gateway must overwrite or remove a client's own copy. ""
+	// reads none: gate.Request.ClientCert stays empty.
+	CertHeader string
+	CertFormat binding.CertFormat
 }
 
 func (o *Options) validate() error {
@@ -124,6 +137,12 @@ func (o *Options) validate() error {
 	}
 	if o.MaxURIBytes < 0 {
 		errs = append(errs, fmt.Errorf("max URI bytes %d: must not be negative", o.MaxURIBytes))
+	}
+	if o.CertHeader != "" && !httpguts.ValidHeaderFieldName(o.CertHeader) {
+		errs = append(errs, fmt.Errorf("certificate header %q: not a header name", o.CertHeader))
+	}
+	if _, err := binding.ParseCertFormat(o.CertFormat.String()); err != nil {
+		errs = append(errs, fmt.Errorf("certificate header format %d: want CertXFCC, CertEscapedPEM or CertTraefik", uint8(o.CertFormat)))
 	}
 	return errors.Join(errs...)
 }
@@ -154,6 +173,10 @@ type Stats struct {
 	// ClientUnknown went to the Checker without a client address: a trusted
 	// peer sent no usable one.
 	ClientUnknown uint64
+	// CertMalformed came from a trusted peer with a certificate header
+	// (Options.CertHeader) that is not a certificate in Options.CertFormat;
+	// they went to the Checker without a client certificate.
+	CertMalformed uint64
 	// CheckErrors are the Checker's errors (and answers with an invalid
 	// status).
 	CheckErrors uint64
@@ -165,6 +188,7 @@ type counters struct {
 	requests, allowed, denied, badRequests atomic.Uint64
 	forwardingIgnored, forwardingMalformed atomic.Uint64
 	clientUnknown, checkErrors, failedOpen atomic.Uint64
+	certMalformed                          atomic.Uint64
 }
 
 // Handler is the forward-auth endpoint: an http.Handler that rebuilds the
@@ -177,8 +201,11 @@ type Handler struct {
 	prefix   string
 	failOpen bool
 	maxURI   int
-	log      *slog.Logger
-	n        counters
+	// certHeader is Options.CertHeader in canonical form.
+	certHeader string
+	certFormat binding.CertFormat
+	log        *slog.Logger
+	n          counters
 	// lastIgnoredWarn (Unix ns) limits the warning about ignored
 	// forwarding headers to one a minute.
 	lastIgnoredWarn atomic.Int64
@@ -213,13 +240,15 @@ func New(c gate.Checker, o Options, log *slog.Logger) (*Handler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{
-		checker:  c,
-		gateway:  o.Gateway,
-		trusted:  normalizePrefixes(o.TrustedProxies),
-		prefix:   o.PathPrefix,
-		failOpen: o.FailOpen,
-		maxURI:   o.MaxURIBytes,
-		log:      log.With(slog.String("gateway", o.Gateway.String())),
+		checker:    c,
+		gateway:    o.Gateway,
+		trusted:    normalizePrefixes(o.TrustedProxies),
+		prefix:     o.PathPrefix,
+		failOpen:   o.FailOpen,
+		maxURI:     o.MaxURIBytes,
+		certHeader: http.CanonicalHeaderKey(o.CertHeader),
+		certFormat: o.CertFormat,
+		log:        log.With(slog.String("gateway", o.Gateway.String())),
 	}
 	if len(h.trusted) == 0 {
 		h.trusted = DefaultTrustedProxies()
@@ -254,6 +283,7 @@ func (h *Handler) Stats() Stats {
 		ForwardingIgnored:   h.n.forwardingIgnored.Load(),
 		ForwardingMalformed: h.n.forwardingMalformed.Load(),
 		ClientUnknown:       h.n.clientUnknown.Load(),
+		CertMalformed:       h.n.certMalformed.Load(),
 		CheckErrors:         h.n.checkErrors.Load(),
 		FailedOpen:          h.n.failedOpen.Load(),
 	}

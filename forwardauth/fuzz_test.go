@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/gate"
 	"github.com/vigil-sec/vigil/gate/gatetest"
 )
@@ -49,7 +50,8 @@ func FuzzHandler(f *testing.F) {
 	f.Add(uint8(1), "pipe", "", "", "", strings.Repeat("127.0.0.1,", 40), "127.0.0.1")
 	f.Add(uint8(2), "127.0.0.1:1", "GET", "/authz", "h", "", "")
 	f.Fuzz(func(t *testing.T, gw uint8, remote, method, uri, host, xff, realIP string) {
-		o := Options{Gateway: Gateway(gw % uint8(numGateways)), MaxURIBytes: 256}
+		o := Options{Gateway: Gateway(gw % uint8(numGateways)), MaxURIBytes: 256,
+			CertHeader: "X-Client-Cert", CertFormat: binding.CertFormat(gw / uint8(numGateways) % 3)}
 		if o.Gateway == Envoy {
 			o.PathPrefix = "/authz"
 		}
@@ -80,6 +82,7 @@ func FuzzHandler(f *testing.F) {
 		set("X-Forwarded-Host", host)
 		set("X-Forwarded-For", xff)
 		set("X-Real-Ip", realIP)
+		set("X-Client-Cert", realIP)
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 
@@ -114,6 +117,9 @@ func FuzzHandler(f *testing.F) {
 		peer := PeerAddr(r)
 		if !isTrusted(peer, DefaultTrustedProxies()) && g.ClientIP != peer {
 			t.Fatalf("untrusted peer %v, yet the client is %v", peer, g.ClientIP)
+		}
+		if g.ClientCert != "" && (!isTrusted(peer, DefaultTrustedProxies()) || len(g.ClientCert) != 43) {
+			t.Fatalf("client certificate %q from peer %v", g.ClientCert, peer)
 		}
 		if g.ClientIP.IsValid() && (g.ClientIP.Zone() != "" || g.ClientIP.Is4In6()) {
 			t.Fatalf("client %v not normalized", g.ClientIP)

@@ -2,10 +2,12 @@ package forwardauth
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
 
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/gate"
 )
 
@@ -84,12 +86,17 @@ func (h *Handler) request(r *http.Request) (*gate.Request, *requestError) {
 	}
 
 	if !trusted {
+		// A certificate header counts too: only the gateway may write it.
+		_, claimed := r.Header[h.certHeader]
 		for _, name := range forwardingHeaders {
 			if _, ok := r.Header[name]; ok {
-				h.n.forwardingIgnored.Add(1)
-				h.warnIgnored(r)
+				claimed = true
 				break
 			}
+		}
+		if claimed {
+			h.n.forwardingIgnored.Add(1)
+			h.warnIgnored(r)
 		}
 	}
 
@@ -121,6 +128,7 @@ func (h *Handler) request(r *http.Request) (*gate.Request, *requestError) {
 		if id := r.Header.Get(headerRequestID); validRequestID(id) {
 			req.RequestID = id
 		}
+		req.ClientCert = h.clientCert(r)
 	} else {
 		req.ClientIP = peer
 	}
@@ -161,6 +169,36 @@ func (h *Handler) forwardedClient(r *http.Request, peer netip.Addr) netip.Addr {
 		return realIP
 	}
 	return w.addr
+}
+
+// clientCert returns the thumbprint of the certificate in a trusted peer's
+// certificate header, or "" when there is none or it is malformed. Several
+// XFCC lines are one list (the last element counts); several lines of
+// another format are ambiguous, and refused.
+func (h *Handler) clientCert(r *http.Request) string {
+	if h.certHeader == "" {
+		return ""
+	}
+	vs := r.Header[h.certHeader]
+	if len(vs) == 0 {
+		return ""
+	}
+	v := vs[0]
+	if len(vs) > 1 {
+		if h.certFormat != binding.CertXFCC {
+			h.n.certMalformed.Add(1)
+			return ""
+		}
+		v = strings.Join(vs, ",")
+	}
+	tp, err := h.certFormat.Thumbprint(v)
+	if err != nil {
+		h.n.certMalformed.Add(1)
+		h.log.LogAttrs(r.Context(), slog.LevelDebug, "client certificate header ignored",
+			slog.String("header", h.certHeader), slog.Any("error", err))
+		return ""
+	}
+	return tp
 }
 
 // stripPrefix removes Envoy's path_prefix from the request target.

@@ -72,6 +72,12 @@ type Request struct {
 	Route string
 	// RequestID is the gateway's id for the request, if any.
 	RequestID string
+	// ClientCert is the thumbprint of the client's TLS certificate: the
+	// base64url SHA-256 of its DER, as a certificate-bound token's cnf
+	// x5t#S256 names it (RFC 8705 §3.1). The adapter establishes it from
+	// the TLS connection, Envoy's CheckRequest attributes, or the
+	// certificate header of a trusted proxy; "" means none was presented.
+	ClientCert string
 }
 
 // Kind says how a request presented its credential.
@@ -129,6 +135,10 @@ type Verdict struct {
 	// Problem is a short machine-readable cause when the request itself is
 	// unusable (e.g. "invalid_token"); empty otherwise.
 	Problem string
+	// DPoPNonce, with a DPoP Problem, is the server nonce the client must
+	// put in its next proof (RFC 9449 §8); the response carries it as the
+	// DPoP-Nonce header. Empty when nonces are not required.
+	DPoPNonce string
 }
 
 // Response is what the adapter sends: to the client for a denial, or as

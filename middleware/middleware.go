@@ -17,8 +17,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/forwardauth"
 	"github.com/vigil-sec/vigil/gate"
 )
@@ -37,6 +40,13 @@ type Options struct {
 	Route func(*http.Request) string
 	// Log receives Checker failures; nil discards them.
 	Log *slog.Logger
+	// CertHeader names a header in which a TLS-terminating proxy in
+	// TrustedProxies passes the client's certificate, in CertFormat, for
+	// requests that come without one of their own on the connection
+	// (forwardauth.Options.CertHeader). "" reads none: the client
+	// certificate is the connection's (r.TLS.PeerCertificates[0]) or none.
+	CertHeader string
+	CertFormat binding.CertFormat
 }
 
 // New returns the middleware.
@@ -48,6 +58,10 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 	// A request's slot is reused once its handler has returned: the
 	// Checker fills the Result in place, reusing its header maps.
 	slots := sync.Pool{New: func() any { return new(slot) }}
+	certHeader := ""
+	if o.CertHeader != "" {
+		certHeader = http.CanonicalHeaderKey(o.CertHeader)
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			s := slots.Get().(*slot)
@@ -66,6 +80,7 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 				Header:    r.Header,
 				RequestID: requestID(r.Header.Get("X-Request-Id")),
 			}
+			req.ClientCert = clientCert(r, certHeader, o.CertFormat, o.TrustedProxies, log)
 			if req.URI == "" {
 				req.URI = r.URL.RequestURI()
 			}
@@ -116,6 +131,39 @@ func New(c gate.Checker, o Options) func(http.Handler) http.Handler {
 			cw.ResponseWriter = nil
 		})
 	}
+}
+
+// clientCert returns the thumbprint of the client's certificate: the TLS
+// connection's, else, from a trusted proxy, the one in its certificate
+// header; "" when there is none.
+func clientCert(r *http.Request, header string, f binding.CertFormat, trusted []netip.Prefix, log *slog.Logger) string {
+	if r.TLS != nil && len(r.TLS.PeerCertificates) > 0 {
+		return binding.CertThumbprint(r.TLS.PeerCertificates[0].Raw)
+	}
+	if header == "" {
+		return ""
+	}
+	vs := r.Header[header]
+	if len(vs) == 0 {
+		return ""
+	}
+	peer := forwardauth.PeerAddr(r)
+	if !peer.IsValid() || !slices.ContainsFunc(trusted, func(p netip.Prefix) bool { return p.Contains(peer) }) {
+		return ""
+	}
+	v := vs[0]
+	if len(vs) > 1 {
+		if f != binding.CertXFCC {
+			return ""
+		}
+		v = strings.Join(vs, ",")
+	}
+	tp, err := f.Thumbprint(v)
+	if err != nil {
+		log.Debug("client certificate header ignored", "header", header, "err", err)
+		return ""
+	}
+	return tp
 }
 
 // requestID keeps a client's request id only if it is short printable
