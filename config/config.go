@@ -39,6 +39,8 @@ type Config struct {
 	Serve       Serve       `yaml:"serve"`
 	Credentials Credentials `yaml:"credentials"`
 	Enforce     Enforce     `yaml:"enforce"`
+	GeoIP       GeoIP       `yaml:"geoip"`
+	Lifecycle   Lifecycle   `yaml:"lifecycle"`
 }
 
 // Serve configures `vigil serve` and `vigil proxy`: listeners, trust in
@@ -63,13 +65,44 @@ type Credentials struct {
 	MaxLength     int      `yaml:"max_length"`
 	JWT           JWT      `yaml:"jwt"`
 	DPoP          DPoP     `yaml:"dpop"`
+	MTLS          MTLS     `yaml:"mtls"`
 }
 
 // DPoP configures checking DPoP proofs (RFC 9449) inline.
 type DPoP struct {
-	Verify bool     `yaml:"verify"`
-	MaxAge Duration `yaml:"max_age"`
+	Verify bool      `yaml:"verify"`
+	MaxAge Duration  `yaml:"max_age"`
+	Nonce  DPoPNonce `yaml:"nonce"`
 }
+
+// DPoPNonce configures server nonces in DPoP proofs (RFC 9449 §8).
+type DPoPNonce struct {
+	// Required makes every proof carry a current server nonce.
+	Required bool `yaml:"required"`
+	// KeyEnv names the environment variable that holds the HMAC key
+	// nonces are made with, shared by every replica; the key itself is
+	// never in the file.
+	KeyEnv string `yaml:"key_env"`
+	// Period is how long a nonce is current; it is accepted for one more.
+	Period Duration `yaml:"period"`
+}
+
+// MTLS configures checking certificate-bound access tokens (RFC 8705).
+type MTLS struct {
+	Verify bool `yaml:"verify"`
+	// CertHeader names the header in which a trusted gateway passes the
+	// client's certificate to forward-auth and the proxy; "" reads none.
+	CertHeader string `yaml:"cert_header"`
+	// CertHeaderFormat is CertXFCC, CertEscapedPEM or CertTraefik.
+	CertHeaderFormat string `yaml:"cert_header_format"`
+}
+
+// Formats of credentials.mtls.cert_header.
+const (
+	CertXFCC       = "xfcc"        // Envoy's x-forwarded-client-cert
+	CertEscapedPEM = "escaped_pem" // nginx's $ssl_client_escaped_cert
+	CertTraefik    = "traefik"     // Traefik's X-Forwarded-Tls-Client-Cert
+)
 
 // JWT configures reading and, optionally, verifying JWT access tokens.
 type JWT struct {
@@ -334,7 +367,9 @@ func (c *Config) Validate() error {
 	if c.Credentials.MaxLength < 16 {
 		errs = append(errs, fmt.Errorf("credentials.max_length: %d must be at least 16", c.Credentials.MaxLength))
 	}
+	errs = append(errs, c.validateBinding()...)
 	errs = append(errs, c.validateState()...)
+	errs = append(errs, c.validateLifecycle()...)
 	// YAML has .nan and .inf; no setting means either. (NaN would pass the
 	// range checks of the parts, which are all written as comparisons.)
 	for _, f := range []struct {
@@ -425,6 +460,56 @@ func (c *Config) validateState() []error {
 		errs = append(errs, fmt.Errorf("state.redis.max_batch: %d must be between 1 and 65536", r.MaxBatch))
 	}
 	return errs
+}
+
+// validateBinding checks credentials.dpop.nonce and credentials.mtls. The
+// nonce key is read by app.Build, which refuses a missing or short one.
+func (c *Config) validateBinding() []error {
+	var errs []error
+	d, n := &c.Credentials.DPoP, &c.Credentials.DPoP.Nonce
+	if p := n.Period.D(); p < time.Second || p > 24*time.Hour {
+		errs = append(errs, fmt.Errorf("credentials.dpop.nonce.period: %s must be between 1s and 24h", p))
+	}
+	switch {
+	case n.KeyEnv != "" && !envName(n.KeyEnv):
+		// Not quoted: it may be the key written where its variable's name
+		// belongs.
+		errs = append(errs, errors.New("credentials.dpop.nonce.key_env: not an environment variable name (letters, digits, _): name the variable that holds the key, never the key itself"))
+	case n.Required && n.KeyEnv == "":
+		errs = append(errs, errors.New("credentials.dpop.nonce.key_env: empty while nonces are required: name the variable that holds the nonce key"))
+	}
+	if n.Required && !d.Verify {
+		errs = append(errs, errors.New("credentials.dpop.nonce.required: nonces are checked in DPoP proofs, which only credentials.dpop.verify checks: turn it on"))
+	}
+	m := &c.Credentials.MTLS
+	switch m.CertHeaderFormat {
+	case CertXFCC, CertEscapedPEM, CertTraefik:
+	default:
+		errs = append(errs, fmt.Errorf("credentials.mtls.cert_header_format: %q is not %s, %s or %s", m.CertHeaderFormat, CertXFCC, CertEscapedPEM, CertTraefik))
+	}
+	if h := m.CertHeader; h != "" {
+		switch {
+		case !headerName(h):
+			errs = append(errs, fmt.Errorf("credentials.mtls.cert_header: %q is not a header name", h))
+		case len(h) >= len("X-Vigil-") && strings.EqualFold(h[:len("X-Vigil-")], "X-Vigil-"):
+			errs = append(errs, fmt.Errorf("credentials.mtls.cert_header: %q: X-Vigil-* headers are vigil's own", h))
+		}
+	}
+	return errs
+}
+
+// headerName reports whether s is an HTTP field name: an RFC 9110 token.
+func headerName(s string) bool {
+	if s == "" || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // envName reports whether s is a portable environment variable name.

@@ -62,8 +62,15 @@ type Options struct {
 	// is answered 401 with the RFC's error (invalid_dpop_proof,
 	// use_dpop_nonce, invalid_token).
 	DPoP *binding.Verifier
+	// MTLS checks certificate-bound tokens (RFC 8705): a token whose
+	// claims carry cnf x5t#S256 must come with that client certificate
+	// (gate.Request.ClientCert), else it is answered 401 invalid_token.
+	MTLS bool
 	// Throttle sets the rate limit of a throttled credential.
 	Throttle Throttle
+	// Lifecycle: the credential inventory, network zones, GeoIP and
+	// automated response (lifecycle.go).
+	Lifecycle Lifecycle
 	// Recent is how many decisions are kept for the read API; 0 means 4096.
 	Recent int
 	// SyncEvery makes the store's state durable (Store.Sync: a data
@@ -112,6 +119,8 @@ type Checker struct {
 	closed atomic.Bool
 	stop   chan struct{}
 	synced sync.WaitGroup
+	// responding tracks submissions of automated responses (lifecycle.go).
+	responding sync.WaitGroup
 }
 
 // work is a goroutine's scratch space for one Check: the store judges
@@ -123,6 +132,14 @@ type work struct {
 	route []byte
 	id    []byte
 	det   []byte
+	// keep is a copy of the raw credential while a response may need it
+	// (RFC 7009 revocation); wiped before Check returns.
+	keep []byte
+	// ep is "METHOD endpoint" for the inventory.
+	ep []byte
+	// bindFail is the error code of a failed binding check, for the
+	// inventory.
+	bindFail string
 }
 
 // New returns a Checker.
@@ -234,13 +251,22 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		return err
 	}
 	v.Kind = w.cred.Kind
-	if c.opts.DPoP != nil && v.Problem == "" {
-		v.Problem = c.checkBinding(w, r)
+	w.bindFail = ""
+	if (c.opts.DPoP != nil || c.opts.MTLS) && v.Problem == "" {
+		v.Problem, v.DPoPNonce = c.checkBinding(w, r)
+		w.bindFail = v.Problem
 	}
 	if w.cred.Kind != gate.Anonymous {
 		fp := c.fps.Get().(*event.Fingerprinter)
 		w.id = fp.AppendID(w.id[:0], w.cred.Secret)
 		c.fps.Put(fp)
+		if v.Problem == "" {
+			v.Problem = c.introspect(ctx, w, unsafeString(w.id))
+		}
+		if c.keepsSecret() {
+			w.keep = append(w.keep[:0], w.cred.Secret...)
+			defer clear(w.keep)
+		}
 		w.cred.Secret.Wipe()
 	} else {
 		w.id = appendAnonymousKey(w.id[:0], r.ClientIP)
@@ -251,20 +277,84 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		return ErrClosed
 	}
 	c.fill(w, r, now, v.TokenID)
-	if err := c.store.Judge(ctx, w.ev[:], w.v[:]); err != nil {
-		w.ev[0] = event.Event{}
-		if errors.Is(err, store.ErrClosed) {
-			return ErrClosed
-		}
-		return fmt.Errorf("inline: state store: %w", err)
-	}
-	sv := &w.v[0]
 	ev := &w.ev[0]
+	v.Reasons = reasons
+	// A request outside its network zone is refused by rule: not judged,
+	// and nothing learned from it. sv stays nil.
+	var sv *store.Verdict
+	if !c.checkZone(w, v) {
+		if err := c.store.Judge(ctx, w.ev[:], w.v[:]); err != nil {
+			w.ev[0] = event.Event{}
+			if errors.Is(err, store.ErrClosed) {
+				return ErrClosed
+			}
+			return fmt.Errorf("inline: state store: %w", err)
+		}
+		sv = &w.v[0]
+		c.verdict(w, v, sv)
+	}
+	var perMinute float64
+	if sv != nil && sv.Level == policy.Throttle && v.Problem == "" {
+		perMinute = c.opts.Throttle.DefaultPerMinute
+		if sv.Buckets >= minBuckets {
+			perMinute = max(c.opts.Throttle.MinPerMinute, sv.TypicalRequests*float64(time.Minute)/float64(c.bucket))
+		}
+	}
+	c.onWake(v)
+	if v.Problem != "" && v.Level < policy.StepUp {
+		// A malformed credential is refused whatever its risk: the request
+		// cannot be authorized upstream either.
+		v.Level = policy.StepUp
+	}
+	if v.Level == policy.StepUp && v.Problem == "" && (v.Kind == gate.APIKey || v.Kind == gate.Anonymous) {
+		// Step-up authentication (RFC 9470) is an OAuth challenge: an API
+		// key or a request without a credential cannot answer it, so the
+		// request is refused instead (Decided still says step_up_auth).
+		v.Level = policy.Block
+	}
+	// Shadow mode enforces none of vigil's own decisions; a denial is an
+	// operator's, and is enforced regardless.
+	denied := sv != nil && sv.Denial != nil
+	shadow := v.Level != policy.Allow && !denied && c.shadow(r)
+	if shadow {
+		v.Shadow, v.Level, perMinute = true, policy.Allow, 0
+	}
+	if perMinute > 0 {
+		burst := max(1, int(math.Ceil(perMinute/6))) // ten seconds' worth
+		lr := c.opts.Limiter.Allow(v.TokenID, now, perMinute/60, burst)
+		v.RateLimit = gate.RateLimit{Limit: lr.Limit, Remaining: lr.Remaining, Reset: lr.Reset, Window: lr.Window}
+		if lr.Allowed {
+			v.Level = policy.Allow
+		} else {
+			v.Limited, v.RetryAfter = true, lr.RetryAfter
+		}
+	}
+	c.opts.Responder.Respond(v, &res.Response)
+	if sv != nil && !denied {
+		// A denied request taught the profile nothing, and its outcome
+		// has nothing to complete.
+		res.Ticket = gate.Ticket{TokenID: v.TokenID, Time: time.Unix(0, sv.Now), Trust: uint8(sv.Trust)}
+	}
+	c.record(w, r, v, sv, now)
 
+	c.recent.add(Record{Time: now, RequestID: r.RequestID, TokenID: v.TokenID, Method: r.Method,
+		Route: strings.Clone(ev.Endpoint), Risk: v.Risk, Decided: v.Decided, Enforced: v.Level, Shadow: v.Shadow,
+		Reasons: slices.Clone(v.Reasons)}) // res is the caller's to reuse
+	c.opts.Metrics.decided(v, time.Since(start))
+	if sv != nil {
+		c.opts.Metrics.stored(sv)
+	}
+	*ev = event.Event{}
+	return nil
+}
+
+// verdict fills v from the store's verdict: risk, level and the reasons,
+// explained.
+func (c *Checker) verdict(w *work, v *gate.Verdict, sv *store.Verdict) {
+	ev := &w.ev[0]
 	v.Risk = sv.Risk
 	v.Decided = sv.Level
 	v.Level = sv.Level
-	v.Reasons = reasons
 	if d := sv.Denial; d != nil {
 		w.det = appendDenial(w.det[:0], d)
 		v.Reasons = append(v.Reasons, decision.Reason{Signal: SignalDenylisted, Detail: string(w.det)})
@@ -287,54 +377,6 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		}
 		v.Reasons = append(v.Reasons, decision.Reason{Signal: SignalStoreUnavailable, Detail: detail})
 	}
-	var perMinute float64
-	if sv.Level == policy.Throttle && v.Problem == "" {
-		perMinute = c.opts.Throttle.DefaultPerMinute
-		if sv.Buckets >= minBuckets {
-			perMinute = max(c.opts.Throttle.MinPerMinute, sv.TypicalRequests*float64(time.Minute)/float64(c.bucket))
-		}
-	}
-	if v.Problem != "" && v.Level < policy.StepUp {
-		// A malformed credential is refused whatever its risk: the request
-		// cannot be authorized upstream either.
-		v.Level = policy.StepUp
-	}
-	if v.Level == policy.StepUp && v.Problem == "" && (v.Kind == gate.APIKey || v.Kind == gate.Anonymous) {
-		// Step-up authentication (RFC 9470) is an OAuth challenge: an API
-		// key or a request without a credential cannot answer it, so the
-		// request is refused instead (Decided still says step_up_auth).
-		v.Level = policy.Block
-	}
-	// Shadow mode enforces none of vigil's own decisions; a denial is an
-	// operator's, and is enforced regardless.
-	shadow := v.Level != policy.Allow && sv.Denial == nil && c.shadow(r)
-	if shadow {
-		v.Shadow, v.Level, perMinute = true, policy.Allow, 0
-	}
-	if perMinute > 0 {
-		burst := max(1, int(math.Ceil(perMinute/6))) // ten seconds' worth
-		lr := c.opts.Limiter.Allow(v.TokenID, now, perMinute/60, burst)
-		v.RateLimit = gate.RateLimit{Limit: lr.Limit, Remaining: lr.Remaining, Reset: lr.Reset, Window: lr.Window}
-		if lr.Allowed {
-			v.Level = policy.Allow
-		} else {
-			v.Limited, v.RetryAfter = true, lr.RetryAfter
-		}
-	}
-	c.opts.Responder.Respond(v, &res.Response)
-	if sv.Denial == nil {
-		// A denied request taught the profile nothing, and its outcome
-		// has nothing to complete.
-		res.Ticket = gate.Ticket{TokenID: v.TokenID, Time: time.Unix(0, sv.Now), Trust: uint8(sv.Trust)}
-	}
-
-	c.recent.add(Record{Time: now, RequestID: r.RequestID, TokenID: v.TokenID, Method: r.Method,
-		Route: strings.Clone(ev.Endpoint), Risk: v.Risk, Decided: v.Decided, Enforced: v.Level, Shadow: v.Shadow,
-		Reasons: slices.Clone(v.Reasons)}) // res is the caller's to reuse
-	c.opts.Metrics.decided(v, time.Since(start))
-	c.opts.Metrics.stored(sv)
-	*ev = event.Event{}
-	return nil
 }
 
 // Signals of the reasons the Checker adds to the scoring model's.
@@ -410,24 +452,44 @@ func (c *Checker) fill(w *work, r *gate.Request, now time.Time, tokenID string) 
 	if cl.Scope != "" {
 		e.Scope, e.Has = cl.Scope, e.Has|event.HasScope
 	}
+	if g := c.opts.Lifecycle.GeoIP; g != nil {
+		g.Enrich(e)
+	}
 }
 
-// checkBinding checks a DPoP-bound credential's proof (RFC 9449) before
-// its bytes are wiped, and returns the RFC's error code, or "". A token
-// bound to a key (cnf.jkt) presented as a plain Bearer token is refused:
-// whoever stole it need not have the key.
-func (c *Checker) checkBinding(w *work, r *gate.Request) string {
+// checkBinding checks a bound credential before its bytes are wiped: the
+// client certificate of a certificate-bound token (RFC 8705, with
+// Options.MTLS) and the proof of a DPoP-bound one (RFC 9449, with
+// Options.DPoP). It returns the RFC's error code, or "", and with a DPoP
+// failure the server nonce for the client's next proof (when nonces are
+// required). A token bound to a key (cnf.jkt) presented as a plain Bearer
+// token is refused: whoever stole it need not have the key.
+func (c *Checker) checkBinding(w *work, r *gate.Request) (code, nonce string) {
+	if x5t := w.cred.Claims.X5T; c.opts.MTLS && x5t != "" {
+		if err := binding.CheckCertBound(x5t, r.ClientCert); err != nil {
+			reason := "mtls_cert_mismatch"
+			if errors.Is(err, binding.ErrNoClientCert) {
+				reason = "mtls_no_cert"
+			}
+			c.opts.Metrics.badRequest(reason)
+			c.log.Debug("certificate-bound token refused", "reason", reason, "client", r.ClientIP)
+			return enforce.CodeInvalidToken, ""
+		}
+	}
+	if c.opts.DPoP == nil {
+		return "", ""
+	}
 	jkt := w.cred.Claims.JKT
 	switch w.cred.Kind {
 	case gate.DPoP:
 	case gate.Bearer:
 		if jkt != "" {
 			c.opts.Metrics.badRequest("dpop_bound_token_as_bearer")
-			return enforce.CodeInvalidToken
+			return enforce.CodeInvalidToken, ""
 		}
-		return ""
+		return "", ""
 	default:
-		return ""
+		return "", ""
 	}
 	scheme := r.Scheme
 	if scheme == "" {
@@ -442,17 +504,17 @@ func (c *Checker) checkBinding(w *work, r *gate.Request) string {
 	var be *binding.Error
 	switch {
 	case err == nil:
-		return ""
+		return "", ""
 	case errors.As(err, &be):
 		c.opts.Metrics.badRequest("dpop_" + be.Code)
 		c.log.Debug("DPoP proof refused", "reason", be.Reason, "client", r.ClientIP)
-		return be.Code
+		return be.Code, c.opts.DPoP.Nonce()
 	default:
 		// The replay cache failed: a proof that cannot be checked for
 		// replay is not accepted.
 		c.opts.Metrics.badRequest("dpop_unchecked")
 		c.log.Warn("DPoP proof not checked", "err", err)
-		return binding.ErrInvalidProof
+		return binding.ErrInvalidProof, c.opts.DPoP.Nonce()
 	}
 }
 
@@ -537,6 +599,7 @@ func (c *Checker) Close() error {
 	}
 	close(c.stop)
 	c.synced.Wait()
+	c.responding.Wait()
 	if err := c.store.Close(); err != nil {
 		return fmt.Errorf("inline: closing the state store: %w", err)
 	}

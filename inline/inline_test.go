@@ -64,8 +64,9 @@ type testOpts struct {
 	shadowRoutes []string
 	ladder       policy.Ladder
 	// store, when set, replaces the in-memory store over the engine.
-	store   func(eng *engine.Engine) store.Store
-	metrics *Metrics
+	store     func(eng *engine.Engine) store.Store
+	metrics   *Metrics
+	lifecycle Lifecycle
 }
 
 func newChecker(t testing.TB, o testOpts) *Checker {
@@ -108,7 +109,7 @@ func newChecker(t testing.TB, o testOpts) *Checker {
 		t.Fatal(err)
 	}
 	c, err := New(Options{Store: st, Model: m, Fingerprinter: fp, Extractor: x, Limiter: lim, Responder: resp,
-		Shadow: o.shadow, ShadowRoutes: o.shadowRoutes, Throttle: Throttle{DefaultPerMinute: 6}, Metrics: o.metrics})
+		Shadow: o.shadow, ShadowRoutes: o.shadowRoutes, Throttle: Throttle{DefaultPerMinute: 6}, Metrics: o.metrics, Lifecycle: o.lifecycle})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ type Metrics struct {
 	reports    *prometheus.CounterVec
 	denylisted prometheus.Counter
 	fallback   prometheus.Counter
+	zones      *prometheus.CounterVec
+	responses  *prometheus.CounterVec
 	// stats reads the store's counters at scrape time; set by New.
 	stats atomic.Pointer[func() store.Stats]
 }
@@ -54,7 +56,15 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: "vigil", Name: "store_fallback_decisions_total",
 		Help: "Requests decided without the shared state store, which could not be reached: judged on this replica's local profiles (fail open) or blocked (fail closed).",
 	})
-	for _, c := range []prometheus.Collector{m.decisions, m.latency, m.bad, m.reports, m.denylisted, m.fallback, newStoreCollector(m)} {
+	m.zones = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "vigil", Name: "zone_violations_total",
+		Help: "Requests from outside their network zone, by the configured rule (lifecycle.zones) they broke.",
+	}, []string{"rule"})
+	m.responses = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "vigil", Name: "responses_submitted_total",
+		Help: "Automated responses (lifecycle.response) submitted, by the trigger rule and whether the executor took them (its audit log has the outcome).",
+	}, []string{"rule", "result"})
+	for _, c := range []prometheus.Collector{m.decisions, m.latency, m.bad, m.reports, m.denylisted, m.fallback, m.zones, m.responses, newStoreCollector(m)} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -74,6 +84,25 @@ func (m *Metrics) badRequest(reason string) {
 	if m != nil {
 		m.bad.WithLabelValues(reason).Inc()
 	}
+}
+
+func (m *Metrics) zoneViolation(rule string) {
+	if m != nil {
+		m.zones.WithLabelValues(rule).Inc()
+	}
+}
+
+// ResponseSubmitted counts an automated response by trigger rule; err is
+// Submit's.
+func (m *Metrics) ResponseSubmitted(rule string, err error) {
+	if m == nil {
+		return
+	}
+	result := "queued"
+	if err != nil {
+		result = "refused"
+	}
+	m.responses.WithLabelValues(rule, result).Inc()
 }
 
 func (m *Metrics) decided(v *gate.Verdict, d time.Duration) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/vigil-sec/vigil/binding"
 	"github.com/vigil-sec/vigil/config"
 	"github.com/vigil-sec/vigil/engine"
 	"github.com/vigil-sec/vigil/event"
@@ -32,6 +33,11 @@ type Parts struct {
 	Fingerprinter *event.Fingerprinter
 	// KeyRandom is true when no key was configured and a random one is used.
 	KeyRandom bool
+	// DPoPNonces issues and checks DPoP server nonces when
+	// credentials.dpop.nonce.required; nil otherwise.
+	DPoPNonces binding.Nonces
+	// CertFormat is how credentials.mtls.cert_header is written.
+	CertFormat binding.CertFormat
 	// Log receives the state store's log lines (NewStore); nil discards
 	// them.
 	Log *slog.Logger
@@ -124,10 +130,35 @@ func Build(cfg *config.Config, env Env) (*Parts, error) {
 			errs = append(errs, fmt.Errorf("fingerprint key: %w", err))
 		}
 	}
+	if n := cfg.Credentials.DPoP.Nonce; n.Required {
+		nonces, err := dpopNonces(n, env)
+		if err != nil {
+			errs = append(errs, err)
+		} else {
+			p.DPoPNonces = nonces
+		}
+	}
+	if p.CertFormat, err = binding.ParseCertFormat(cfg.Credentials.MTLS.CertHeaderFormat); err != nil {
+		errs = append(errs, fmt.Errorf("credentials.mtls.cert_header_format: %w", err))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// dpopNonces builds the DPoP nonces from the key in $n.KeyEnv. Errors
+// name the variable, never the key.
+func dpopNonces(n config.DPoPNonce, env Env) (*binding.HMACNonces, error) {
+	v, ok := env(n.KeyEnv)
+	if !ok || v == "" {
+		return nil, fmt.Errorf("credentials.dpop.nonce: $%s is not set or empty: required nonces need a key of at least %d bytes, the same on every replica", n.KeyEnv, binding.MinNonceKey)
+	}
+	nonces, err := binding.NewHMACNonces(binding.NonceOptions{Key: []byte(v), Period: n.Period.D()})
+	if err != nil {
+		return nil, fmt.Errorf("credentials.dpop.nonce: key from $%s: %w", n.KeyEnv, err)
+	}
+	return nonces, nil
 }
 
 // zeroErrors reports settings that are zero where zero is out of range. The

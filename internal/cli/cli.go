@@ -35,6 +35,7 @@ Usage:
   vigil demo [flags]             simulate traffic with an attack and show vigil's decisions
   vigil serve [flags]            decide inline for gateways: forward-auth, Envoy ext_authz (HTTP, gRPC)
   vigil proxy --upstream URL     enforce in front of any HTTP API as a reverse proxy
+  vigil tokens SUBCOMMAND        the credential inventory of a running vigil: list, show, export, dormant, scopes, revoke, zones
   vigil replay [flags] [FILE|-]  decide every event of a JSON-lines file (or stdin)
   vigil simulate [flags]         write labeled evaluation traffic (events and labels)
   vigil eval [flags]             measure detection on labeled traffic: vigil vs seed vs a per-IP rate limiter
@@ -60,6 +61,8 @@ func Main(args []string, io IO) int {
 		return runServe(io, args[1:])
 	case "proxy":
 		return runProxy(io, args[1:])
+	case "tokens":
+		return runTokens(io, args[1:])
 	case "simulate":
 		return runSimulate(io, args[1:])
 	case "eval":

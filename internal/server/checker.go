@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -27,7 +28,9 @@ type Checker struct {
 	*inline.Checker
 	Parts   *app.Parts
 	Metrics *inline.Metrics
-	extract *credential.Extractor
+	// Lifecycle holds the inventory, zones, GeoIP and response executor.
+	Lifecycle *app.Lifecycle
+	extract   *credential.Extractor
 }
 
 // NewChecker builds the inline Checker that cfg describes, registering its
@@ -98,31 +101,63 @@ func NewChecker(ctx context.Context, cfg *config.Config, env app.Env, reg promet
 				replay = r
 			}
 		}
-		if dpop, err = binding.NewVerifier(binding.DPoPOptions{MaxAge: c.DPoP.MaxAge.D(), Replay: replay}); err != nil {
+		if dpop, err = binding.NewVerifier(binding.DPoPOptions{MaxAge: c.DPoP.MaxAge.D(), Replay: replay, Nonces: parts.DPoPNonces}); err != nil {
 			st.Close()
 			x.Close()
 			return nil, fmt.Errorf("credentials.dpop: %w", err)
 		}
 	}
+	lc, err := parts.NewLifecycle(st)
+	if err != nil {
+		st.Close()
+		x.Close()
+		return nil, err
+	}
+	life := inline.Lifecycle{Inventory: lc.Inventory, Scopes: lc.Scopes, Zones: lc.Zones, OnWake: lc.OnWake}
+	if lc.GeoIP != nil {
+		life.GeoIP = lc.GeoIP
+	}
+	if lc.Introspect != nil {
+		life.Introspect = lc.Introspect
+	}
+	if lc.Triggers != nil && lc.Actions != nil {
+		life.Response = &inline.Response{Actions: lc.Actions, Triggers: lc.Triggers, Steps: lc.Steps, DenyFor: lc.DenyFor,
+			Submitted: m.ResponseSubmitted}
+	}
 	ch, err := inline.New(inline.Options{
-		Store: st, Model: parts.Model, DPoP: dpop, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
+		Lifecycle: life,
+		Store:     st, Model: parts.Model, DPoP: dpop, MTLS: c.MTLS.Verify, Fingerprinter: parts.Fingerprinter, Extractor: x, Limiter: lim, Responder: resp,
 		Shadow: e.Shadow, ShadowRoutes: e.ShadowRoutes,
 		Throttle: inline.Throttle{DefaultPerMinute: e.ThrottleDefaultPerMinute, MinPerMinute: e.ThrottleMinPerMinute},
 		Recent:   e.RecentDecisions, Metrics: m, Log: log, SyncEvery: cfg.Profile.SyncEvery.D(),
 	})
 	if err != nil {
+		lc.Close()
 		st.Close()
 		x.Close()
 		return nil, fmt.Errorf("enforce: %w", err)
 	}
-	return &Checker{Checker: ch, Parts: parts, Metrics: m, extract: x}, nil
+	if reg != nil {
+		if err := reg.Register(newLifecycleCollector(lc)); err != nil {
+			ch.Close()
+			lc.Close()
+			x.Close()
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return &Checker{Checker: ch, Parts: parts, Metrics: m, Lifecycle: lc, extract: x}, nil
 }
 
 // Close closes the state store and stops the JWKS refresh.
 func (c *Checker) Close() error {
+	// Responses in flight reach the executor before it closes; the
+	// inventory merges into the store's Redis as it closes: before the
+	// store.
+	c.Checker.WaitResponses()
+	lerr := c.Lifecycle.Close()
 	err := c.Checker.Close()
 	c.extract.Close()
-	return err
+	return errors.Join(err, lerr)
 }
 
 // nonNil keeps an explicitly empty list empty: credential.Options reads nil

@@ -48,9 +48,19 @@ func newDPoPClient(t *testing.T) *dpopClient {
 
 func (c *dpopClient) proof(t *testing.T, method, htu, jti string, iat time.Time) string {
 	t.Helper()
+	return c.proofWithNonce(t, method, htu, jti, iat, "")
+}
+
+// proofWithNonce is a proof carrying the server nonce, when not "".
+func (c *dpopClient) proofWithNonce(t *testing.T, method, htu, jti string, iat time.Time, nonce string) string {
+	t.Helper()
 	sum := sha256.Sum256([]byte(c.token))
-	payload, _ := json.Marshal(map[string]any{"jti": jti, "htm": method, "htu": htu, "iat": iat.Unix(),
-		"ath": base64.RawURLEncoding.EncodeToString(sum[:])})
+	claims := map[string]any{"jti": jti, "htm": method, "htu": htu, "iat": iat.Unix(),
+		"ath": base64.RawURLEncoding.EncodeToString(sum[:])}
+	if nonce != "" {
+		claims["nonce"] = nonce
+	}
+	payload, _ := json.Marshal(claims)
 	h := jws.NewHeaders()
 	_ = h.Set(jws.TypeKey, "dpop+jwt")
 	_ = h.Set(jws.JWKKey, c.pub)

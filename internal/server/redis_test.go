@@ -181,3 +181,44 @@ func TestRedisNeedsAFingerprintKey(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestInventoryRedisReplicas: with backend redis, each replica merges its
+// share of a credential's requests into Redis; either replica's admin API
+// then lists the whole credential.
+func TestInventoryRedisReplicas(t *testing.T) {
+	srv := redistest.Standalone(t)
+	extra := "}}\nlifecycle: {inventory: {merge_every: 100ms"
+	a := newRedisServer(t, srv.Addr(), srv.Prefix(), extra)
+	b := newRedisServer(t, srv.Addr(), srv.Prefix(), extra)
+	var id string
+	for i := range 9 {
+		s := a
+		if i%3 == 2 {
+			s = b
+		}
+		rec := forwardAuth(t, s.Handler())
+		if rec.Code != 200 {
+			t.Fatalf("request %d: %d", i, rec.Code)
+		}
+		id = rec.Header().Get("X-Vigil-Token-Id")
+	}
+	for _, s := range []*server.Server{b, a} {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			rec := adminDo(t, s.AdminHandler(), "GET", server.PathTokens+"/"+id, "")
+			var e struct {
+				Requests  int `json:"requests"`
+				Endpoints []struct {
+					Value    string `json:"value"`
+					Requests int    `json:"requests"`
+				} `json:"endpoints"`
+			}
+			json.Unmarshal(rec.Body.Bytes(), &e)
+			if rec.Code == 200 && e.Requests == 9 && len(e.Endpoints) == 1 && e.Endpoints[0].Requests == 9 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica's inventory entry: %d %s", rec.Code, rec.Body)
+			}
+		}
+	}
+}

@@ -126,6 +126,9 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 			continue
 		}
 		h.o.TrustedProxies, h.o.FailOpen = trusted, cfg.Serve.FailOpen
+		if m := cfg.Credentials.MTLS; m.Verify {
+			h.o.CertHeader, h.o.CertFormat = m.CertHeader, ch.Parts.CertFormat
+		}
 		fa, err := forwardauth.New(ch, h.o, log)
 		if err != nil {
 			ch.Close()
@@ -165,6 +168,13 @@ func New(ctx context.Context, cfg *config.Config, env app.Env, log *slog.Logger,
 	amux.HandleFunc("GET "+PathDenylist, s.denials)
 	amux.HandleFunc("PUT "+PathDenylist+"/{token_id}", s.deny)
 	amux.HandleFunc("DELETE "+PathDenylist+"/{token_id}", s.undeny)
+	amux.HandleFunc("GET "+PathTokens, s.tokens)
+	amux.HandleFunc("GET "+PathTokens+"/{token_id}", s.token)
+	amux.HandleFunc("POST "+PathTokens+"/{token_id}/revoke", s.revoke)
+	amux.HandleFunc("GET "+PathDormant, s.dormant)
+	amux.HandleFunc("GET "+PathUnusedScopes, s.unusedScopes)
+	amux.HandleFunc("GET "+PathActions, s.actions)
+	amux.HandleFunc("GET "+PathZoneProposal, s.zoneProposal)
 	amux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	amux.HandleFunc("GET /readyz", s.readyz)
 	s.admin = s.requireAdmin(amux)
@@ -218,7 +228,9 @@ type Listeners struct {
 // within serve.shutdown_grace, and closes the Checker. started, if not nil,
 // receives the bound addresses once every listener is up.
 func (s *Server) Run(ctx context.Context, started func(Listeners)) error {
+	loops := s.startLifecycle()
 	defer func() {
+		loops.stop()
 		if err := s.Checker.Close(); err != nil {
 			s.log.Error("closing the state store", "err", err)
 		}
@@ -516,5 +528,9 @@ func (s *Server) proxy(upstream *url.URL, trusted []netip.Prefix) http.Handler {
 		},
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	return middleware.New(s.Checker, middleware.Options{TrustedProxies: trusted, FailOpen: s.cfg.Serve.FailOpen, Log: s.log})(rp)
+	o := middleware.Options{TrustedProxies: trusted, FailOpen: s.cfg.Serve.FailOpen, Log: s.log}
+	if m := s.cfg.Credentials.MTLS; m.Verify {
+		o.CertHeader, o.CertFormat = m.CertHeader, s.Checker.Parts.CertFormat
+	}
+	return middleware.New(s.Checker, o)(rp)
 }

@@ -56,3 +56,29 @@ func FuzzRecordValue(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInventoryEntry: whatever a stored inventory hash and history hold
+// (written by another program, damaged), decoding never panics, keeps
+// the entry's bounds on history levels, and names a bad field.
+func FuzzInventoryEntry(f *testing.F) {
+	f.Add("n", "12", "e|GET /x", "3,1700000000000000,1700000100000000", "1700000000000000,2,8.5,new_network")
+	f.Add("level", "9", "a|16509", "x,y", "bad")
+	f.Add("first", "-1", "s|", ",,", "1,1,1,")
+	f.Fuzz(func(t *testing.T, f1, v1, f2, v2, hist string) {
+		e, err := decodeEntry("tk_x", map[string]string{f1: v1, f2: v2}, []string{hist})
+		if e.TokenID != "tk_x" {
+			t.Fatal("token id lost")
+		}
+		if e.Level > 3 {
+			t.Fatalf("level %d out of range", e.Level)
+		}
+		for _, d := range e.History {
+			if d.Level > 3 {
+				t.Fatalf("history level %d out of range", d.Level)
+			}
+		}
+		if err != nil && err.Error() == "" {
+			t.Fatal("empty error")
+		}
+	})
+}
