@@ -74,7 +74,8 @@ func (b *batch) add(lineNo int, line []byte, tooLong bool) {
 
 // worker is one decoding and encoding goroutine's state.
 type worker struct {
-	dec      *event.Decoder
+	dec      Decoder
+	enrich   Enricher
 	keyer    profile.Keyer
 	enc      *decision.Encoder
 	strict   bool
@@ -87,8 +88,13 @@ func newWorker(opts *Options, eng *engine.Engine) *worker {
 	if fp != nil {
 		fp = fp.Clone()
 	}
+	var dec Decoder = event.NewDecoder(fp)
+	if opts.NewDecoder != nil {
+		dec = opts.NewDecoder(fp)
+	}
 	return &worker{
-		dec:      event.NewDecoder(fp),
+		dec:      dec,
+		enrich:   opts.Enrich,
 		enc:      decision.NewEncoder(eng.Model()),
 		strict:   opts.Strict,
 		rawCheck: opts.OnRawToken != nil,
@@ -115,6 +121,9 @@ func (w *worker) decode(b *batch) {
 				if w.rawCheck && b.rawToken == 0 && strings.HasPrefix(ev.TokenID, event.FingerprintPrefix) &&
 					bytes.Contains(line, []byte(`"token"`)) {
 					b.rawToken = l.line
+				}
+				if w.enrich != nil {
+					w.enrich.Enrich(ev)
 				}
 				w.keyer.Fill(ev)
 				b.evLine[b.n] = l.line

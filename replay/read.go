@@ -69,6 +69,11 @@ func (p *pipeline) read() {
 				return
 			}
 		}
+		if p.opts.Live && !filled && cur != nil {
+			// A short read of a growing input: judge what came now.
+			p.send(cur)
+			cur = nil
+		}
 		if !skipping && end-start > event.MaxLineBytes {
 			skipping = true // stream past the rest of the line
 		}

@@ -67,6 +67,34 @@ type Options struct {
 	// token_id). It is called on the goroutine that writes Errors, before
 	// that line's batch is written, so it may write to Errors itself.
 	OnRawToken func(line int)
+	// NewDecoder makes each worker's decoder of input lines, given its
+	// clone of Parts.Fingerprinter (nil without a key); nil means vigil's
+	// own JSON events (event.NewDecoder). Package ingest has decoders
+	// for gateway and cloud logs.
+	NewDecoder func(fp *event.Fingerprinter) Decoder
+	// Enrich, if set, adds what decoded events lack (GeoIP) before they
+	// are judged; it is called concurrently by the workers.
+	Enrich Enricher
+	// Live is for an Input that grows (vigil follow): lines read are
+	// judged and their decisions written as soon as a read comes back
+	// short, not when a batch is full.
+	Live bool
+	// Observe, if set, is called with every judged event and its verdict,
+	// in input order, on the engine's goroutine: it must be quick. The
+	// event's strings are valid only during the call.
+	Observe func(ev *event.Event, v *engine.Verdict)
+}
+
+// Decoder decodes one input line into an event; not safe for concurrent
+// use (each worker has its own). Its errors must name what was wrong (a
+// field) and never quote a raw credential.
+type Decoder interface {
+	Decode(line []byte, ev *event.Event) error
+}
+
+// Enricher adds fields an event lacks; safe for concurrent use.
+type Enricher interface {
+	Enrich(ev *event.Event)
 }
 
 // Summary describes a replay.
@@ -250,6 +278,11 @@ func (p *pipeline) runEngine() {
 		for i := range vs {
 			b.levels[vs[i].Level]++
 		}
+		if obs := p.opts.Observe; obs != nil {
+			for i := range vs {
+				obs(&evs[i], &vs[i])
+			}
+		}
 		stop := b.stop != nil // b belongs to the next stages once sent
 		p.encodeQ <- b
 		p.writeQ <- b
@@ -352,6 +385,12 @@ func (p *pipeline) write() {
 			p.stopErr = b.stop
 		}
 		p.free <- b
+		if p.opts.Live && len(p.writeQ) == 0 {
+			if err := out.Flush(); err != nil {
+				p.fail("decisions", err)
+				return
+			}
+		}
 	}
 	if err := out.Flush(); err != nil {
 		p.fail("decisions", err)
