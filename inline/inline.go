@@ -32,6 +32,7 @@ import (
 	"github.com/vigil-sec/vigil/engine"
 	"github.com/vigil-sec/vigil/event"
 	"github.com/vigil-sec/vigil/gate"
+	"github.com/vigil-sec/vigil/inventory"
 	"github.com/vigil-sec/vigil/policy"
 	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/ratelimit"
@@ -135,8 +136,9 @@ type work struct {
 	// keep is a copy of the raw credential while a response may need it
 	// (RFC 7009 revocation); wiped before Check returns.
 	keep []byte
-	// ep is "METHOD endpoint" for the inventory.
-	ep []byte
+	// ep is "METHOD endpoint" and use the request, for the inventory.
+	ep  []byte
+	use inventory.Use
 	// bindFail is the error code of a failed binding check, for the
 	// inventory.
 	bindFail string

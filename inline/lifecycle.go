@@ -170,7 +170,10 @@ func (c *Checker) record(w *work, r *gate.Request, v *gate.Verdict, sv *store.Ve
 	}
 	ev := &w.ev[0]
 	if inv := l.Inventory; inv != nil {
-		u := inventory.Use{TokenID: v.TokenID, ClientID: ev.ClientID, Subject: w.cred.Claims.Subject, Kind: v.Kind.String(),
+		// In w, not on the stack: an interface call would move it to the
+		// heap on every request.
+		u := &w.use
+		*u = inventory.Use{TokenID: v.TokenID, ClientID: ev.ClientID, Subject: w.cred.Claims.Subject, Kind: v.Kind.String(),
 			Time: now.UnixNano(), Endpoint: ev.Endpoint, ASN: ev.ASN, Country: ev.Country, Granted: w.cred.Claims.Scope,
 			Used: l.Scopes.Lookup(r.Method, ev.Path), Risk: v.Risk, Level: v.Level}
 		if v.Shadow {
@@ -192,7 +195,8 @@ func (c *Checker) record(w *work, r *gate.Request, v *gate.Verdict, sv *store.Ve
 			w.ep = append(append(append(w.ep[:0], r.Method...), ' '), ev.Endpoint...)
 			u.Endpoint = unsafeString(w.ep)
 		}
-		inv.Observe(&u)
+		inv.Observe(u)
+		*u = inventory.Use{}
 	}
 	if resp := l.Response; resp != nil && !v.Shadow && (sv == nil || sv.Denial == nil) {
 		if fire, rule := resp.Triggers.Observe(v.TokenID, v.Level.String(), now); fire {

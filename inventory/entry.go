@@ -27,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/vigil-sec/vigil/policy"
 )
@@ -241,7 +242,10 @@ func (e *Entry) observe(u *Use) {
 		e.Used = addCount(e.Used, u.Used, 1, at, at, &e.Other.Used)
 	}
 	if u.ASN != 0 {
-		e.ASNs = addCount(e.ASNs, asnString(u.ASN), 1, at, at, &e.Other.ASNs)
+		var buf [10]byte
+		b := strconv.AppendUint(buf[:0], uint64(u.ASN), 10)
+		// A view of buf: addCount keeps a copy when it adds the value.
+		e.ASNs = addCount(e.ASNs, unsafe.String(&b[0], len(b)), 1, at, at, &e.Other.ASNs)
 	}
 	if u.Country != "" {
 		e.Countries = addCount(e.Countries, u.Country, 1, at, at, &e.Other.Countries)
@@ -419,6 +423,3 @@ func sameScopes(have []string, s string) bool {
 	}
 	return n == len(have) || (n > len(have) && len(have) == MaxGranted)
 }
-
-// asnString formats an ASN as its number.
-func asnString(asn uint32) string { return strconv.FormatUint(uint64(asn), 10) }

@@ -279,7 +279,7 @@ func Read(r io.Reader, fn func(*Entry) error) error {
 			case e.TokenID == "":
 				errs = append(errs, fmt.Errorf("line %d: no token_id", line))
 			default:
-				e.clamp()
+				e.Clamp()
 				if ferr := fn(&e); ferr != nil {
 					return ferr
 				}
@@ -312,8 +312,8 @@ func readLine(br *bufio.Reader) (line []byte, long bool, err error) {
 	}
 }
 
-// clamp enforces an entry's bounds on one read from a file or a store.
-func (e *Entry) clamp() {
+// Clamp enforces an entry's bounds on one read from a file or a store.
+func (e *Entry) Clamp() {
 	if len(e.Granted) > MaxGranted {
 		e.Granted = e.Granted[:MaxGranted]
 	}
@@ -327,6 +327,9 @@ func (e *Entry) clamp() {
 	}
 	if e.Level > 3 {
 		e.Level = 3
+	}
+	for i := range e.History {
+		e.History[i].Level = min(e.History[i].Level, 3)
 	}
 }
 

@@ -60,6 +60,7 @@ func runTokens(io IO, args []string) int {
 	steps := fs.String("steps", "", "revoke: comma-separated steps: denylist, revoke, webhook (default: those configured)")
 	minShare := fs.Float64("min-share", 0.01, "zones: networks carrying at least this share of a subject's requests")
 	minRequests := fs.Int("min-requests", 20, "zones: subjects with fewer requests get no proposal")
+	days := fs.Int("days", 0, "zones: learn only from the networks each credential used in its first N days (0: all)")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up on the admin listener after this long")
 	if code, ok := parseFlags(io, fs, tokensUsage, args); !ok {
 		return code
@@ -193,6 +194,9 @@ func runTokens(io IO, args []string) int {
 	case "zones":
 		q.Set("min_share", fmt.Sprint(*minShare))
 		q.Set("min_requests", fmt.Sprint(*minRequests))
+		if *days > 0 {
+			q.Set("days", fmt.Sprint(*days))
+		}
 		err = c.copy(ctx, server.PathZoneProposal, q, io.Stdout)
 	}
 	if err != nil {

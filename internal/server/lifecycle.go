@@ -219,24 +219,41 @@ func (s *Server) zoneProposal(w http.ResponseWriter, r *http.Request) {
 		}
 		o.MinRequests = n
 	}
+	var days time.Duration
+	if v := q.Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 3650 {
+			problem(w, http.StatusBadRequest, "days: want a number of days from 1 to 3650")
+			return
+		}
+		days = time.Duration(n) * 24 * time.Hour
+	}
 	es, ok := s.collect(w, r, inv)
 	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
-	if err := zone.Format(w, zone.Propose(Observed(es), o)); err != nil {
+	if err := zone.Format(w, zone.Propose(Observed(es, days), o)); err != nil {
 		s.log.Debug("zone proposal", "err", err)
 	}
 }
 
 // Observed turns inventory entries into what zone.Propose learns from:
 // per client and per credential, requests by ASN (countries where no ASN
-// is known).
-func Observed(es []inventory.Entry) []zone.Observed {
+// is known). With days > 0, only networks a credential used within its
+// first days count: a zone learned from the start of its life, before
+// anyone could have stolen it.
+func Observed(es []inventory.Entry, days time.Duration) []zone.Observed {
 	var out []zone.Observed
+	early := func(e *inventory.Entry, c inventory.Count) bool {
+		return days <= 0 || !c.First.After(e.FirstSeen.Add(days))
+	}
 	add := func(sc zone.Scope, subject string, e *inventory.Entry) {
 		var withASN uint64
 		for _, c := range e.ASNs {
+			if !early(e, c) {
+				continue
+			}
 			asn, err := strconv.ParseUint(c.Value, 10, 32)
 			if err != nil {
 				continue
@@ -248,6 +265,9 @@ func Observed(es []inventory.Entry) []zone.Observed {
 			return
 		}
 		for _, c := range e.Countries {
+			if !early(e, c) {
+				continue
+			}
 			out = append(out, zone.Observed{Scope: sc, Subject: subject, Country: c.Value, Requests: c.Requests})
 		}
 	}

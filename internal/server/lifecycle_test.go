@@ -171,6 +171,8 @@ type oauthServer struct {
 	revoked  []string
 	webhooks []action.Event
 	badSigs  int
+	// introspected counts introspection calls.
+	introspected int
 	srv      *httptest.Server
 }
 
@@ -193,6 +195,24 @@ func newOAuthServer(t *testing.T) *oauthServer {
 		o.mu.Lock()
 		o.revoked = append(o.revoked, r.PostForm.Get("token"))
 		o.mu.Unlock()
+	})
+	mux.HandleFunc("POST /introspect", func(w http.ResponseWriter, r *http.Request) {
+		id, sec, ok := r.BasicAuth()
+		if !ok || id != "vigil" || sec != oauthSecret {
+			w.WriteHeader(401)
+			return
+		}
+		r.ParseForm()
+		o.mu.Lock()
+		o.introspected++
+		o.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.PostForm.Get("token") {
+		case "opaque-live-token-1234567890":
+			io.WriteString(w, `{"active":true,"client_id":"billing","sub":"svc-billing","scope":"invoices:read invoices:write"}`)
+		default:
+			io.WriteString(w, `{"active":false}`)
+		}
 	})
 	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
@@ -382,5 +402,64 @@ lifecycle:
 	}
 	if len(ds) != 1 || ds[0].TokenID != old.TokenID {
 		t.Errorf("denylist %+v", ds)
+	}
+}
+
+// TestIntrospection: opaque tokens are introspected (RFC 7662) once per
+// cache period; an active one is judged with the client and scopes the
+// IdP gives (the inventory shows them), an inactive one is refused 401
+// invalid_token.
+func TestIntrospection(t *testing.T) {
+	o := newOAuthServer(t)
+	s, logs := newLifecycleServer(t, fmt.Sprintf(`
+lifecycle:
+  response:
+    oauth: {introspection_url: %q, introspect: true, client_id: vigil, client_secret_env: OAUTH_SECRET}
+`, o.srv.URL+"/introspect"))
+	ls := run(t, s)
+	base, admin := "http://"+ls.HTTP.String(), "http://"+ls.Admin.String()
+	for range 3 {
+		if r := ask(t, base, "opaque-live-token-1234567890", "okhttp/4.12.0", "198.51.100.7", "/v1/invoices"); r.StatusCode != 200 {
+			t.Fatalf("active token: %d", r.StatusCode)
+		}
+	}
+	req, _ := http.NewRequest("GET", base+server.PathForwardAuth, nil)
+	req.Header.Set("Authorization", "Bearer revoked-token-0987654321")
+	req.Header.Set("X-Forwarded-Method", "GET")
+	req.Header.Set("X-Forwarded-Uri", "/v1/invoices")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "invalid_token") {
+		t.Errorf("inactive token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	var list server.TokenList
+	getJSON(t, admin+server.PathTokens+"?client_id=billing", &list)
+	if len(list.Entries) != 1 || list.Entries[0].Subject != "svc-billing" || strings.Join(list.Entries[0].Granted, " ") != "invoices:read invoices:write" {
+		t.Errorf("introspected entry %+v", list)
+	}
+	o.mu.Lock()
+	n := o.introspected
+	o.mu.Unlock()
+	if n != 2 {
+		t.Errorf("%d introspection calls, want 2 (one per token, cached)", n)
+	}
+	if strings.Contains(logs.String(), "opaque-live-token") {
+		t.Error("a raw token is in the logs")
+	}
+}
+
+// TestZoneProposalFirstDays: with days, only the networks a credential
+// used in its first days make its proposed zone.
+func TestZoneProposalFirstDays(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	e := inventory.Entry{TokenID: "tk_a", ClientID: "shop", FirstSeen: t0, Requests: 100,
+		ASNs: []inventory.Count{{Value: "64500", Requests: 90, First: t0}, {Value: "64666", Requests: 10, First: t0.Add(40 * 24 * time.Hour)}}}
+	all := server.Observed([]inventory.Entry{e}, 0)
+	early := server.Observed([]inventory.Entry{e}, 7*24*time.Hour)
+	if len(all) != 4 || len(early) != 2 || early[0].ASN != 64500 || early[1].ASN != 64500 {
+		t.Errorf("all %+v\nearly %+v", all, early)
 	}
 }

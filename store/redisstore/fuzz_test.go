@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/engine"
+	"github.com/vigil-sec/vigil/inventory"
 	"github.com/vigil-sec/vigil/event"
 	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/store/storetest"
@@ -57,28 +58,31 @@ func FuzzRecordValue(f *testing.F) {
 	})
 }
 
-// FuzzInventoryEntry: whatever a stored inventory hash and history hold
-// (written by another program, damaged), decoding never panics, keeps
-// the entry's bounds on history levels, and names a bad field.
+// FuzzInventoryEntry: whatever a stored inventory value holds (written by
+// another program, damaged), decoding never panics and keeps the entry's
+// bounds, and merging a batch into it gives a value that decodes.
 func FuzzInventoryEntry(f *testing.F) {
-	f.Add("n", "12", "e|GET /x", "3,1700000000000000,1700000100000000", "1700000000000000,2,8.5,new_network")
-	f.Add("level", "9", "a|16509", "x,y", "bad")
-	f.Add("first", "-1", "s|", ",,", "1,1,1,")
-	f.Fuzz(func(t *testing.T, f1, v1, f2, v2, hist string) {
-		e, err := decodeEntry("tk_x", map[string]string{f1: v1, f2: v2}, []string{hist})
-		if e.TokenID != "tk_x" {
-			t.Fatal("token id lost")
-		}
-		if e.Level > 3 {
-			t.Fatalf("level %d out of range", e.Level)
-		}
-		for _, d := range e.History {
-			if d.Level > 3 {
-				t.Fatalf("history level %d out of range", d.Level)
+	f.Add([]byte(`0000000000000001{"token_id":"tk_x","requests":3,"endpoints":[{"value":"GET /x","requests":3}],"applied":{"r":2}}`))
+	f.Add([]byte(`000000000000000z{"history":[{"level":"block"}]}`))
+	f.Add([]byte(`short`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, st, err := decodeStored("tk_x", b)
+		if err == nil {
+			if st.TokenID != "tk_x" || st.Level > 3 || len(st.Endpoints) > inventory.MaxValues || len(st.History) > inventory.MaxHistory {
+				t.Fatalf("bounds not kept: %+v", st.Entry)
+			}
+			for _, d := range st.History {
+				if d.Level > 3 {
+					t.Fatalf("history level %d", d.Level)
+				}
 			}
 		}
-		if err != nil && err.Error() == "" {
-			t.Fatal("empty error")
+		e := inventory.Entry{TokenID: "tk_x", Requests: 1, FirstSeen: time.Unix(1, 0), LastSeen: time.Unix(2, 0)}
+		next, _ := merge("tk_x", b, &e, "r", 7)
+		if next != nil {
+			if _, st2, err := decodeStored("tk_x", next); err != nil || st2.Applied["r"] != 7 {
+				t.Fatalf("merged value: %v %+v", err, st2.Applied)
+			}
 		}
 	})
 }
