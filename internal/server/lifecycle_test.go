@@ -173,7 +173,7 @@ type oauthServer struct {
 	badSigs  int
 	// introspected counts introspection calls.
 	introspected int
-	srv      *httptest.Server
+	srv          *httptest.Server
 }
 
 const (

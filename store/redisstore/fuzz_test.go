@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/vigil-sec/vigil/engine"
-	"github.com/vigil-sec/vigil/inventory"
 	"github.com/vigil-sec/vigil/event"
+	"github.com/vigil-sec/vigil/inventory"
 	"github.com/vigil-sec/vigil/profile"
 	"github.com/vigil-sec/vigil/store/storetest"
 )
