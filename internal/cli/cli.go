@@ -37,6 +37,8 @@ Usage:
   vigil proxy --upstream URL     enforce in front of any HTTP API as a reverse proxy
   vigil tokens SUBCOMMAND        the credential inventory of a running vigil: list, show, export, dormant, scopes, revoke, zones
   vigil replay [flags] [FILE|-]  decide every event of a JSON-lines file (or stdin)
+  vigil investigate [flags] FILE which credentials of a log were abused, since when (text, HTML)
+  vigil follow [flags] FILE…     follow growing log files: decide events and alert as they are written
   vigil simulate [flags]         write labeled evaluation traffic (events and labels)
   vigil eval [flags]             measure detection on labeled traffic: vigil vs seed vs a per-IP rate limiter
   vigil config check FILE        validate a configuration file
@@ -57,6 +59,10 @@ func Main(args []string, io IO) int {
 		return runDemo(io, args[1:])
 	case "replay":
 		return runReplay(io, args[1:])
+	case "investigate":
+		return runInvestigate(io, args[1:])
+	case "follow":
+		return runFollow(io, args[1:])
 	case "serve":
 		return runServe(io, args[1:])
 	case "proxy":
