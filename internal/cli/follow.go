@@ -98,6 +98,11 @@ func followContext(ctx context.Context, cio IO, args []string) int {
 	if err != nil {
 		return fail("configuration: %v", err)
 	}
+	geo, closeGeo, err := enricher(parts)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer closeGeo()
 	decisions, alerts := cio.Stdout, io.Writer(stderr)
 	if *decisionsPath != "" {
 		f, err := os.OpenFile(*decisionsPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -143,6 +148,7 @@ func followContext(ctx context.Context, cio IO, args []string) int {
 		Batch:      cfg.Replay.Batch,
 		Logger:     log,
 		NewDecoder: newDecoder,
+		Enrich:     geo,
 	}
 	if parts.KeyRandom {
 		opts.OnRawToken = func(int) {

@@ -84,6 +84,11 @@ func runInvestigate(io IO, args []string) int {
 	if err != nil {
 		return fail("configuration: %v", err)
 	}
+	geo, closeGeo, err := enricher(parts)
+	if err != nil {
+		return fail("%v", err)
+	}
+	defer closeGeo()
 	col := investigate.NewCollector(investigate.Options{
 		Model:      parts.Model,
 		MinLevel:   level,
@@ -98,6 +103,7 @@ func runInvestigate(io IO, args []string) int {
 		Batch:      cfg.Replay.Batch,
 		Logger:     slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		NewDecoder: newDecoder,
+		Enrich:     geo,
 		Observe:    col.Observe,
 	}
 	if parts.KeyRandom {

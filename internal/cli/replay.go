@@ -1,18 +1,21 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
+	stdio "io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 
 	"github.com/vigil-sec/vigil/config"
+	"github.com/vigil-sec/vigil/event"
+	"github.com/vigil-sec/vigil/ingest"
 	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/policy"
 	"github.com/vigil-sec/vigil/replay"
@@ -20,10 +23,15 @@ import (
 
 const replayUsage = `Usage: vigil replay [flags] [FILE|-]
 
-Decide every event of a JSON-lines file (or standard input, for - or no
-FILE): one decision line per usable event on standard output, in input
-order. Unusable lines are reported on standard error by line number and
+Decide every event of a log file (or standard input, for - or no FILE):
+one decision line per usable event on standard output, in input order.
+Unusable lines are reported on standard error by line number and
 skipped; a summary follows them.
+
+The log is vigil's own JSON events or a gateway's or cloud's log (see
+--format and docs/ingest.md); gzip is read transparently. CloudTrail's
+{"Records":[...]} files are read record by record, and line numbers then
+count records.
 
 Exit status: 0 on success, 1 on I/O or configuration errors, 2 on usage
 errors and, with --strict, on the first unusable line.
@@ -38,6 +46,7 @@ func runReplay(io IO, args []string) int {
 	strict := fs.Bool("strict", false, "stop at the first unusable line, with exit status 2")
 	workers := fs.Int("workers", 0, "decoding and encoding goroutines, 0 for one per CPU (default: replay.workers of the configuration)")
 	batch := fs.Int("batch", 0, "lines per batch (default: replay.batch of the configuration)")
+	formatName := fs.String("format", "auto", "the log's `format`: auto (detected from the start of the input) or one of "+formatNames())
 	if code, ok := parseFlags(io, fs, replayUsage, args); !ok {
 		return code
 	}
@@ -46,6 +55,14 @@ func runReplay(io IO, args []string) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var format ingest.Format
+	if *formatName != "auto" {
+		f, err := ingest.ParseFormat(*formatName)
+		if err != nil {
+			return usageError(io, fs, replayUsage, "--format: "+err.Error()+" (or auto)")
+		}
+		format = f
+	}
 	if set["workers"] && (*workers < 0 || *workers > 256) {
 		return usageError(io, fs, replayUsage, fmt.Sprintf("--workers %d: must be between 0 and 256", *workers))
 	}
@@ -90,14 +107,41 @@ func runReplay(io IO, args []string) int {
 		}
 	}
 	name := "standard input"
+	var input stdio.Reader
 	if path := fs.Arg(0); path != "" && path != "-" {
-		f, err := os.Open(path)
+		f, err := ingest.Open(path)
 		if err != nil {
 			fmt.Fprintf(io.Stderr, "vigil replay: %v\n", err)
 			return exitError
 		}
 		defer f.Close()
-		opts.Input, name = f, path
+		input, name = f, path
+	} else {
+		r, err := ingest.NewReader(io.Stdin)
+		if err != nil {
+			fmt.Fprintf(io.Stderr, "vigil replay: standard input: %v\n", err)
+			return exitError
+		}
+		input = r
+	}
+	input, format, err = detectFormat(input, format)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "vigil replay: %s: %v\n", name, err)
+		if errors.Is(err, ingest.ErrUnknownFormat) {
+			return exitUsage
+		}
+		return exitError
+	}
+	if *formatName == "auto" && format != ingest.Vigil {
+		fmt.Fprintf(io.Stderr, "vigil replay: reading %s as %s (detected; --format to choose)\n", name, format)
+	}
+	opts.Input = ingest.Lines(input, format)
+	if format != ingest.Vigil {
+		f := format
+		opts.NewDecoder = func(fp *event.Fingerprinter) replay.Decoder {
+			d, _ := ingest.NewDecoder(f, fp) // f is valid: parsed or detected
+			return d
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -124,6 +168,40 @@ func runReplay(io IO, args []string) int {
 	return exitError
 }
 
+// detectSample is how much of the input auto-detection looks at.
+const detectSample = 64 << 10
+
+// detectFormat returns the input to read and its format: format itself if
+// given, else the one detected from the input's first 64 KiB, which stay
+// in the returned reader.
+func detectFormat(in stdio.Reader, format ingest.Format) (stdio.Reader, ingest.Format, error) {
+	if format != "" {
+		return in, format, nil
+	}
+	br := bufio.NewReaderSize(in, detectSample)
+	sample, err := br.Peek(detectSample)
+	if err != nil && !errors.Is(err, stdio.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, "", err
+	}
+	if len(bytes.TrimSpace(sample)) == 0 {
+		return br, ingest.Vigil, nil // nothing to decide in any format
+	}
+	f, err := ingest.Detect(sample)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w (--format)", err)
+	}
+	return br, f, nil
+}
+
+// formatNames lists the formats for the usage.
+func formatNames() string {
+	var names []string
+	for _, f := range ingest.Formats() {
+		names = append(names, string(f))
+	}
+	return strings.Join(names, ", ")
+}
+
 // keyEnvHint names the environment variable that would hold the key.
 func keyEnvHint(cfg *config.Config) string {
 	if cfg.Fingerprint.KeyEnv != "" {
@@ -133,7 +211,7 @@ func keyEnvHint(cfg *config.Config) string {
 }
 
 // writeSummary writes the replay's summary block.
-func writeSummary(w io.Writer, s replay.Summary) {
+func writeSummary(w stdio.Writer, s replay.Summary) {
 	var levels []string
 	for l, n := range s.Decisions {
 		levels = append(levels, fmt.Sprintf("%s %d", policy.Level(l), n))

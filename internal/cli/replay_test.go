@@ -2,10 +2,12 @@ package cli_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -231,5 +233,140 @@ func TestReplayUsage(t *testing.T) {
 				t.Error("key material in the error")
 			}
 		})
+	}
+}
+
+// ingestData holds a sample log of every format (package ingest's).
+const ingestData = "../../ingest/testdata/"
+
+var formatSamples = []struct {
+	format, file string
+	events       int
+}{
+	{"vigil", "vigil.jsonl", 100},
+	{"nginx", "nginx.log", 500},
+	{"nginx-json", "nginx-json.log", 200},
+	{"envoy", "envoy.log", 200},
+	{"apigateway", "apigateway.log", 200},
+	{"cloudtrail", "cloudtrail.json", 120},
+	{"github", "github.jsonl", 200},
+}
+
+// summaryLine matches the summary's counts.
+var summaryLine = regexp.MustCompile(`(?m)^vigil replay: (\d+) events? decided, (\d+) bad lines?,`)
+
+func counts(t *testing.T, stderr string) (events, bad string) {
+	t.Helper()
+	m := summaryLine.FindStringSubmatch(stderr)
+	if m == nil {
+		t.Fatalf("no summary:\n%s", stderr)
+	}
+	return m[1], m[2]
+}
+
+// TestReplayFormats: every format's sample replays, named or detected,
+// from a file or gzipped from standard input, with one decision per event
+// and no bad line.
+func TestReplayFormats(t *testing.T) {
+	for _, s := range formatSamples {
+		t.Run(s.format, func(t *testing.T) {
+			path := ingestData + s.file
+			plain, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var z bytes.Buffer
+			zw := gzip.NewWriter(&z)
+			zw.Write(plain)
+			zw.Close()
+			runs := map[string]result{
+				"named":           vigil(t, nil, nil, "replay", "--format", s.format, path),
+				"detected":        vigil(t, nil, nil, "replay", path),
+				"gzipped, stdin":  vigil(t, z.Bytes(), nil, "replay", "--workers", "2", "--batch", "7"),
+				"gzipped, stdin-": vigil(t, z.Bytes(), nil, "replay", "--format", s.format, "-"),
+			}
+			var first string
+			for name, r := range runs {
+				if r.code != 0 {
+					t.Fatalf("%s: exit %d\n%s", name, r.code, r.stderr)
+				}
+				events, bad := counts(t, r.stderr)
+				if events != strconv.Itoa(s.events) || bad != "0" {
+					t.Errorf("%s: %s events, %s bad lines; want %d and 0\n%s", name, events, bad, s.events, r.stderr)
+				}
+				if n := strings.Count(r.stdout, "\n"); n != s.events {
+					t.Errorf("%s: %d decision lines, want %d", name, n, s.events)
+				}
+				if first == "" {
+					first = r.stdout
+				} else if r.stdout != first {
+					t.Errorf("%s: decisions differ from another run's", name)
+				}
+				detected := strings.Contains(r.stderr, "as "+s.format+" (detected")
+				if want := s.format != "vigil" && !strings.Contains(name, "named") && !strings.HasSuffix(name, "-"); detected != want {
+					t.Errorf("%s: detection note %v, want %v:\n%s", name, detected, want, r.stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestReplayFormatBadLines: malformed lines of a foreign log are reported
+// by line number, without their content, and the replay goes on.
+func TestReplayFormatBadLines(t *testing.T) {
+	good, err := os.ReadFile(ingestData + "nginx-json.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(good), "\n")[:10]
+	secret := "sk_live_c0ffee5ecret"
+	lines[2] = `{"time":"2026-03-04T08:01:00+00:00","remote_addr":"198.51.100.7","uri":"/v1/me","status":"OK","token_id":"` + secret + `"}` + "\n"
+	lines[5] = `{"time":"2026-03-04T08:02:00+00:00","remote_addr":"` + secret + `","uri":"/v1/me","status":"200"}` + "\n"
+	lines[7] = `{"time":"2026-03-04T08:03:00+00:00",` + secret + "\n"
+	in := strings.Join(lines, "")
+	r := vigil(t, []byte(in), nil, "replay", "--format", "nginx-json", "--batch", "3")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"line 3: field \"status\": expected a number\n",
+		"line 6: field \"remote_addr\": not an IP address\n",
+		"line 8: invalid JSON at byte 36: expected a string as object key\n",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("no %q in:\n%s", want, r.stderr)
+		}
+	}
+	if events, bad := counts(t, r.stderr); events != "7" || bad != "3" {
+		t.Errorf("%s events, %s bad lines; want 7 and 3", events, bad)
+	}
+	if strings.Contains(r.stdout+r.stderr, "c0ffee") {
+		t.Error("a raw credential in the output")
+	}
+	// With --strict, the first one stops the replay.
+	r = vigil(t, []byte(in), nil, "replay", "--format", "nginx-json", "--strict")
+	if r.code != 2 || !strings.Contains(r.stderr, "stopped at line 3 of standard input") {
+		t.Errorf("strict: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestReplayFormatUsage: unknown or undetectable formats are usage errors
+// that list the formats.
+func TestReplayFormatUsage(t *testing.T) {
+	const list = "vigil, nginx, nginx-json, envoy, apigateway, cloudtrail, github"
+	r := vigil(t, nil, nil, "replay", "--format", "apache", ingestData+"nginx.log")
+	if r.code != 2 || !strings.Contains(r.stderr, `--format: unknown log format "apache": give one of `+list) || !strings.Contains(r.stderr, "Usage: vigil replay") {
+		t.Errorf("unknown format: exit %d\n%s", r.code, r.stderr)
+	}
+	r = vigil(t, []byte("hello\nworld\n"), nil, "replay")
+	if r.code != 2 || !strings.Contains(r.stderr, "vigil replay: standard input: cannot detect the log format from its first lines: give one of "+list+" (--format)") {
+		t.Errorf("undetectable: exit %d\n%s", r.code, r.stderr)
+	}
+	r = vigil(t, []byte{0x1f, 0x8b, 1, 2}, nil, "replay")
+	if r.code != 1 || !strings.Contains(r.stderr, "gzip") {
+		t.Errorf("broken gzip: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := vigil(t, nil, nil, "replay", "-h"); !strings.Contains(r.stdout, "-format") || !strings.Contains(r.stdout, list) {
+		t.Errorf("usage lacks --format:\n%s", r.stdout)
 	}
 }
