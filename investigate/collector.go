@@ -278,14 +278,14 @@ func (c *Collector) Observe(ev *event.Event, v *engine.Verdict) {
 	s := sample{t: t, risk: float32(v.Risk), level: level}
 
 	if cr.dev == nil && !suspicious {
-		cr.addrs.count(ev.SourceIP, maxBeforeAddrs, true, c.seed)
+		cr.addrs.count(ev.SourceIP, t, maxBeforeAddrs, true, c.seed)
 		if ev.Has&event.HasASN != 0 {
-			cr.asns.count(ev.ASN, maxBeforeASNs, true, c.seed)
+			cr.asns.count(ev.ASN, t, maxBeforeASNs, true, c.seed)
 		}
 		if cc := country(ev); cc != 0 {
-			cr.countries.count(cc, maxBeforeCountries, true, c.seed)
+			cr.countries.count(cc, t, maxBeforeCountries, true, c.seed)
 		}
-		cr.endpoints.count(c.eps.id(ev.Endpoint), maxBeforeEndpoints, true, c.seed)
+		cr.endpoints.count(c.eps.id(ev.Endpoint), t, maxBeforeEndpoints, true, c.seed)
 		cr.series.add(s)
 		return
 	}

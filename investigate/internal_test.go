@@ -42,7 +42,7 @@ func TestTallyNovelty(t *testing.T) {
 	seed := maphash.MakeSeed()
 	var before tally[uint32]
 	for v := range uint32(500) {
-		before.count(v, 16, true, seed)
+		before.count(v, 0, 16, true, seed)
 	}
 	if len(before.items) != 16 || before.other != 500-16 {
 		t.Fatalf("%d values kept, %d others", len(before.items), before.other)

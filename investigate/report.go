@@ -168,6 +168,10 @@ type Place struct {
 	// when that is certain (values beyond the bounds are remembered
 	// hashed, so a collision can only hide novelty, never invent it).
 	New bool
+	// Since is, for a value of the suspicious events that the history
+	// before the deviation had too, when the credential first used it: an
+	// attacker's first requests may have stayed under the alert.
+	Since time.Time
 }
 
 // Activity is what a credential did from its deviation on, suspicious
@@ -331,7 +335,11 @@ func (c *Collector) credential(cr *cred) Credential {
 func origin[K comparable](kind string, during, before *tally[K], name func(K) string) Origin {
 	o := Origin{Kind: kind, DuringOther: during.other, BeforeOther: before.other}
 	for _, it := range during.items {
-		o.During = append(o.During, Place{Value: name(it.key), Events: it.n, New: it.fresh})
+		pl := Place{Value: name(it.key), Events: it.n, New: it.fresh}
+		if i := before.find(it.key); i >= 0 {
+			pl.Since = utc(before.items[i].first)
+		}
+		o.During = append(o.During, pl)
 	}
 	for _, it := range before.items {
 		o.Before = append(o.Before, Place{Value: name(it.key), Events: it.n})

@@ -28,6 +28,8 @@ type tallyItem[K comparable] struct {
 	// fresh: the value was not seen before the deviation (tallies of
 	// suspicious events only).
 	fresh bool
+	// first is the time (Unix ns) of the value's first event counted.
+	first int64
 }
 
 // bitmap is a 1024-bit set of hashed values.
@@ -50,11 +52,12 @@ func (t *tally[K]) find(k K) int {
 	return -1
 }
 
-// count adds one event of value k. A value beyond limit is counted in
+// count adds one event of value k at time at. A value beyond limit is counted in
 // other and, with remember, noted in the bitmap (hashed with seed).
-func (t *tally[K]) count(k K, limit int, remember bool, seed maphash.Seed) {
+func (t *tally[K]) count(k K, at int64, limit int, remember bool, seed maphash.Seed) {
 	if i := t.find(k); i >= 0 {
 		t.items[i].n++
+		t.items[i].first = min(t.items[i].first, at)
 		return
 	}
 	if len(t.items) < limit {
@@ -62,7 +65,7 @@ func (t *tally[K]) count(k K, limit int, remember bool, seed maphash.Seed) {
 			t.items = make([]tallyItem[K], 0, 2)
 		}
 		t.last = len(t.items)
-		t.items = append(t.items, tallyItem[K]{key: k, n: 1})
+		t.items = append(t.items, tallyItem[K]{key: k, n: 1, first: at})
 		return
 	}
 	t.other++

@@ -205,6 +205,9 @@ func placesText(ps []Place, other int64, during bool) string {
 		if during && pl.New {
 			s += " NEW"
 		}
+		if during && !pl.Since.IsZero() {
+			s += " (since " + fmtTime(pl.Since) + ")"
+		}
 		parts = append(parts, s)
 	}
 	if other > 0 {

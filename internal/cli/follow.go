@@ -5,8 +5,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"github.com/vigil-sec/vigil/ingest"
 	"io"
 	"log/slog"
 	"os"
@@ -58,7 +60,7 @@ func runFollow(io IO, args []string) int {
 func followContext(ctx context.Context, cio IO, args []string) int {
 	fs := flag.NewFlagSet("vigil follow", flag.ContinueOnError)
 	configPath := fs.String("config", "", "read the configuration from `FILE` (default: built-in defaults)")
-	format := fs.String("format", "vigil", "the format of the log lines: vigil (docs/events.md)")
+	format := fs.String("format", "auto", "the log's `format`: auto (detected from what the first file holds) or one of "+formatNames())
 	fromStart := fs.Bool("from-start", false, "read the files from their start, not only what is appended")
 	decisionsPath := fs.String("decisions", "", "append the decisions to `FILE` (default: standard output)")
 	alertsPath := fs.String("alerts", "", "append the alerts to `FILE`, - for standard output (default: standard error)")
@@ -70,9 +72,9 @@ func followContext(ctx context.Context, cio IO, args []string) int {
 	if fs.NArg() == 0 {
 		return usageError(cio, fs, followUsage, "at least one FILE is required (flags go before them)")
 	}
-	newDecoder, err := followDecoder(*format)
+	logFormat, err := parseFormatFlag(*format)
 	if err != nil {
-		return usageError(cio, fs, followUsage, err.Error())
+		return usageError(cio, fs, followUsage, "--format: "+err.Error()+" (or auto)")
 	}
 	minLevel, err := policy.ParseLevel(*minLevelName)
 	if err != nil || minLevel == policy.Allow {
@@ -136,6 +138,11 @@ func followContext(ctx context.Context, cio IO, args []string) int {
 	if err != nil {
 		return fail("%v", err)
 	}
+	newDecoder, err := followDecoder(logFormat, fs.Args())
+	if err != nil {
+		in.Close()
+		return usageError(cio, fs, followUsage, err.Error())
+	}
 	defer in.Close()
 	alerter := &alerter{decisions: decisions, alerts: alerts, min: minLevel}
 	opts := replay.Options{
@@ -167,17 +174,47 @@ func followContext(ctx context.Context, cio IO, args []string) int {
 	return exitOK
 }
 
-// followDecoder returns the decoder of the log format named by --format.
-//
-// This is the one place where formats plug in: package ingest (gateway and
-// cloud logs) will add its formats here, returning its decoders; the flag,
-// its usage text and the tests go through this function.
-func followDecoder(format string) (func(fp *event.Fingerprinter) replay.Decoder, error) {
-	switch format {
-	case "vigil":
-		return func(fp *event.Fingerprinter) replay.Decoder { return event.NewDecoder(fp) }, nil
+// followDecoder returns the decoders of format f; for "" (--format auto),
+// the format detected from the first of paths that holds lines
+// already (a log that does not exist yet needs --format). Lines of a
+// growing file are decoded one by one: CloudTrail is followed as JSON
+// lines (one record per line), not as Records files, which are written
+// whole rather than appended to.
+func followDecoder(f ingest.Format, paths []string) (func(fp *event.Fingerprinter) replay.Decoder, error) {
+	if f == "" {
+		for _, p := range paths {
+			sample, err := readPrefix(p, detectSample)
+			if err != nil || len(bytes.TrimSpace(sample)) == 0 {
+				continue
+			}
+			if f, err = ingest.Detect(sample); err != nil {
+				return nil, fmt.Errorf("%s: %w (--format)", p, err)
+			}
+			break
+		}
+		if f == "" {
+			return nil, errors.New("--format: no file holds lines yet to detect the format from: give --format")
+		}
 	}
-	return nil, fmt.Errorf("--format %q: unknown format (want vigil)", format)
+	if d := decoders(f); d != nil {
+		return d, nil
+	}
+	return func(fp *event.Fingerprinter) replay.Decoder { return event.NewDecoder(fp) }, nil
+}
+
+// readPrefix reads at most n bytes from the start of a file.
+func readPrefix(path string, n int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, n)
+	m, err := io.ReadFull(f, b)
+	if err == io.ErrUnexpectedEOF || err == io.EOF {
+		err = nil
+	}
+	return b[:m], err
 }
 
 func writeFollowSummary(w io.Writer, s replay.Summary, alerts int, minLevel policy.Level, files tail.FileStats) {

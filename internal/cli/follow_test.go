@@ -230,7 +230,8 @@ func TestFollowUsage(t *testing.T) {
 		want string
 	}{
 		{nil, exitUsage, "at least one FILE"},
-		{[]string{"--format", "nginx", log}, exitUsage, `--format "nginx": unknown format (want vigil)`},
+		{[]string{"--format", "syslog", log}, exitUsage, `--format: `},
+		{[]string{filepath.Join(t.TempDir(), "not-yet.log")}, exitUsage, `no file holds lines yet to detect the format from: give --format`},
 		{[]string{"--min-level", "allow", log}, exitUsage, "--min-level"},
 		{[]string{"--min-level", "severe", log}, exitUsage, "--min-level"},
 		{[]string{"--poll", "0s", log}, exitUsage, "--poll"},

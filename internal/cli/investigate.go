@@ -12,7 +12,7 @@ import (
 	"os/signal"
 
 	"github.com/vigil-sec/vigil/config"
-	"github.com/vigil-sec/vigil/event"
+	"github.com/vigil-sec/vigil/ingest"
 	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/internal/atomicfile"
 	"github.com/vigil-sec/vigil/investigate"
@@ -44,7 +44,7 @@ Flags:
 func runInvestigate(io IO, args []string) int {
 	fs := flag.NewFlagSet("vigil investigate", flag.ContinueOnError)
 	configPath := fs.String("config", "", "read the configuration from `FILE` (default: built-in defaults)")
-	format := fs.String("format", "vigil", "the log's `FORMAT`: vigil (JSON lines, docs/events.md)")
+	format := fs.String("format", "auto", "the log's `format`: auto (detected from the start of the input) or one of "+formatNames())
 	htmlPath := fs.String("html", "", "also write the report as an HTML page to `FILE`")
 	minLevel := fs.String("min-level", "throttle", "the decision from which an event is suspicious: throttle, step_up_auth or block")
 	top := fs.Int("top", 10, "list at most `N` suspicious credentials, the riskiest (0: all)")
@@ -65,9 +65,9 @@ func runInvestigate(io IO, args []string) int {
 	if *htmlPath == "-" {
 		return usageErr("--html needs a file name")
 	}
-	newDecoder, err := investigateDecoder(*format)
+	logFormat, err := parseFormatFlag(*format)
 	if err != nil {
-		return usageErr(err.Error())
+		return usageErr("--format: " + err.Error() + " (or auto)")
 	}
 
 	fail := func(format string, a ...any) int {
@@ -95,16 +95,16 @@ func runInvestigate(io IO, args []string) int {
 		Thresholds: parts.Ladder,
 	})
 	opts := replay.Options{
-		Input:      io.Stdin,
-		Output:     discardDecisions,
-		Errors:     io.Stderr,
-		Parts:      parts,
-		Workers:    cfg.Replay.Workers,
-		Batch:      cfg.Replay.Batch,
-		Logger:     slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		NewDecoder: newDecoder,
-		Enrich:     geo,
-		Observe:    col.Observe,
+		Input:   io.Stdin,
+		Output:  discardDecisions,
+		Errors:  io.Stderr,
+		Parts:   parts,
+		Workers: cfg.Replay.Workers,
+		Batch:   cfg.Replay.Batch,
+		Logger:  slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+
+		Enrich:  geo,
+		Observe: col.Observe,
 	}
 	if parts.KeyRandom {
 		opts.OnRawToken = func(line int) {
@@ -112,14 +112,16 @@ func runInvestigate(io IO, args []string) int {
 				"  its token id is random for this run and will not match any other run or system.\n", line)
 		}
 	}
-	if path := fs.Arg(0); path != "" && path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return fail("%v", err)
+	in, err := openLog(io, fs.Arg(0), logFormat)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "vigil investigate: %v\n", err)
+		if errors.Is(err, ingest.ErrUnknownFormat) {
+			return exitUsage
 		}
-		defer f.Close()
-		opts.Input = f
+		return exitError
 	}
+	defer in.close()
+	opts.Input, opts.NewDecoder = in.r, decoders(in.format)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -157,20 +159,6 @@ func runInvestigate(io IO, args []string) int {
 		return exitError
 	}
 	return exitOK
-}
-
-// investigateDecoder returns the decoders of a log format for
-// replay.Options.NewDecoder (nil: vigil's own JSON events).
-//
-// FORMATS PLUG IN HERE: package ingest (gateway and cloud logs: nginx,
-// envoy, cloudtrail…) will provide the other formats; this function then
-// maps --format to its decoders, and the usage of --format lists them.
-func investigateDecoder(format string) (func(fp *event.Fingerprinter) replay.Decoder, error) {
-	switch format {
-	case "vigil", "":
-		return nil, nil
-	}
-	return nil, fmt.Errorf("--format %q: unknown format (supported: vigil)", format)
 }
 
 // discardDecisions takes the decision lines, which an investigation does

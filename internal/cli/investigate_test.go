@@ -106,7 +106,7 @@ func TestInvestigateUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--format", "nginx", "x.log"}, `--format "nginx": unknown format (supported: vigil)`},
+		{[]string{"--format", "syslog", "x.log"}, `--format: `},
 		{[]string{"--min-level", "allow", "x.log"}, `--min-level "allow"`},
 		{[]string{"--min-level", "severe", "x.log"}, `--min-level "severe"`},
 		{[]string{"--top", "-1", "x.log"}, "--top -1"},
@@ -124,5 +124,33 @@ func TestInvestigateUsage(t *testing.T) {
 	}
 	if stdout, _, code := investigateCmd(t, "", "-h"); code != 0 || !strings.Contains(stdout, "which credentials were abused") {
 		t.Errorf("-h: exit %d:\n%s", code, stdout)
+	}
+}
+
+// TestInvestigateStolenCloudKey: a small CloudTrail file (gzipped, a
+// Records document, format detected) where an access key used for two days
+// from one address makes six calls from another with another SDK. The
+// report names the key, dates its first alert, and says since when the
+// new address was in use: the attacker's first four calls stayed under
+// the alert.
+func TestInvestigateStolenCloudKey(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := cli.Main([]string{"investigate", "testdata/cloudtrail-stolen-key.json.gz"}, cli.IO{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		LookupEnv: func(string) (string, bool) { return "", false }})
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errb.String())
+	}
+	for _, want := range []string{
+		"1. AKIAEXAMPLEKEY123456 (client ci-deploy)",
+		"first deviation  2026-03-03 10:04:00 UTC, after 100 events",
+		"203.0.113.66 2 (since 2026-03-03 10:00:00)",
+		"iam.amazonaws.com CreateUser  NEW",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(errb.String(), "102 events judged, 0 bad lines") {
+		t.Errorf("stderr:\n%s", errb.String())
 	}
 }

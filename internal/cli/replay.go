@@ -14,7 +14,6 @@ import (
 	"strings"
 
 	"github.com/vigil-sec/vigil/config"
-	"github.com/vigil-sec/vigil/event"
 	"github.com/vigil-sec/vigil/ingest"
 	"github.com/vigil-sec/vigil/internal/app"
 	"github.com/vigil-sec/vigil/policy"
@@ -55,13 +54,9 @@ func runReplay(io IO, args []string) int {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var format ingest.Format
-	if *formatName != "auto" {
-		f, err := ingest.ParseFormat(*formatName)
-		if err != nil {
-			return usageError(io, fs, replayUsage, "--format: "+err.Error()+" (or auto)")
-		}
-		format = f
+	format, err := parseFormatFlag(*formatName)
+	if err != nil {
+		return usageError(io, fs, replayUsage, "--format: "+err.Error()+" (or auto)")
 	}
 	if set["workers"] && (*workers < 0 || *workers > 256) {
 		return usageError(io, fs, replayUsage, fmt.Sprintf("--workers %d: must be between 0 and 256", *workers))
@@ -83,6 +78,12 @@ func runReplay(io IO, args []string) int {
 		fmt.Fprintf(io.Stderr, "vigil replay: configuration: %v\n", err)
 		return exitError
 	}
+	geo, closeGeo, err := enricher(parts)
+	if err != nil {
+		fmt.Fprintf(io.Stderr, "vigil replay: %v\n", err)
+		return exitError
+	}
+	defer closeGeo()
 	opts := replay.Options{
 		Input:   io.Stdin,
 		Output:  io.Stdout,
@@ -92,6 +93,7 @@ func runReplay(io IO, args []string) int {
 		Batch:   cfg.Replay.Batch,
 		Strict:  *strict,
 		Logger:  slog.New(slog.NewTextHandler(io.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Enrich:  geo,
 	}
 	if set["workers"] {
 		opts.Workers = *workers
@@ -106,43 +108,20 @@ func runReplay(io IO, args []string) int {
 				"  Set fingerprint.key_file in the configuration, or %s.\n", line, keyEnvHint(cfg))
 		}
 	}
-	name := "standard input"
-	var input stdio.Reader
-	if path := fs.Arg(0); path != "" && path != "-" {
-		f, err := ingest.Open(path)
-		if err != nil {
-			fmt.Fprintf(io.Stderr, "vigil replay: %v\n", err)
-			return exitError
-		}
-		defer f.Close()
-		input, name = f, path
-	} else {
-		r, err := ingest.NewReader(io.Stdin)
-		if err != nil {
-			fmt.Fprintf(io.Stderr, "vigil replay: standard input: %v\n", err)
-			return exitError
-		}
-		input = r
-	}
-	input, format, err = detectFormat(input, format)
+	in, err := openLog(io, fs.Arg(0), format)
 	if err != nil {
-		fmt.Fprintf(io.Stderr, "vigil replay: %s: %v\n", name, err)
+		fmt.Fprintf(io.Stderr, "vigil replay: %v\n", err)
 		if errors.Is(err, ingest.ErrUnknownFormat) {
 			return exitUsage
 		}
 		return exitError
 	}
-	if *formatName == "auto" && format != ingest.Vigil {
-		fmt.Fprintf(io.Stderr, "vigil replay: reading %s as %s (detected; --format to choose)\n", name, format)
+	defer in.close()
+	name := in.name
+	if *formatName == "auto" && in.format != ingest.Vigil {
+		fmt.Fprintf(io.Stderr, "vigil replay: reading %s as %s (detected; --format to choose)\n", name, in.format)
 	}
-	opts.Input = ingest.Lines(input, format)
-	if format != ingest.Vigil {
-		f := format
-		opts.NewDecoder = func(fp *event.Fingerprinter) replay.Decoder {
-			d, _ := ingest.NewDecoder(f, fp) // f is valid: parsed or detected
-			return d
-		}
-	}
+	opts.Input, opts.NewDecoder = in.r, decoders(in.format)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
