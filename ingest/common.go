@@ -87,14 +87,7 @@ func (d *base) tokenID(field, prefix string, v val, ev *event.Event) error {
 // host holds a whole /64).
 func (d *base) anonymous(ev *event.Event) {
 	var buf [64]byte
-	b := append(buf[:0], "ip:"...)
-	if a := ev.SourceIP; a.Is4() {
-		b = a.AppendTo(b)
-	} else {
-		p, _ := a.Prefix(64)
-		b = p.AppendTo(b)
-	}
-	ev.TokenID = d.keep("", b)
+	ev.TokenID = d.keep("", event.AppendAnonymousKey(buf[:0], ev.SourceIP))
 }
 
 // endpoint sets the event's endpoint to the route template of a raw path.

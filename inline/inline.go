@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -271,7 +270,7 @@ func (c *Checker) Check(ctx context.Context, r *gate.Request, res *gate.Result) 
 		}
 		w.cred.Secret.Wipe()
 	} else {
-		w.id = appendAnonymousKey(w.id[:0], r.ClientIP)
+		w.id = event.AppendAnonymousKey(w.id[:0], r.ClientIP)
 	}
 	v.TokenID = string(w.id)
 
@@ -432,7 +431,7 @@ func (c *Checker) fill(w *work, r *gate.Request, now time.Time, tokenID string) 
 	if r.Route != "" {
 		e.Endpoint = r.Route
 	} else {
-		w.route = appendRoute(w.route[:0], path)
+		w.route = event.AppendRoute(w.route[:0], path)
 		e.Endpoint = unsafeString(w.route)
 	}
 	if path != "" {
@@ -606,20 +605,4 @@ func (c *Checker) Close() error {
 		return fmt.Errorf("inline: closing the state store: %w", err)
 	}
 	return nil
-}
-
-// appendAnonymousKey appends the key that requests without a credential are
-// scored under: "ip:" and the client's IPv4 address, or its IPv6 /64 (one
-// host holds a whole /64, and keying on single IPv6 addresses would let it
-// make up a fresh profile, and a fresh rate limit, per request).
-func appendAnonymousKey(dst []byte, ip netip.Addr) []byte {
-	dst = append(dst, "ip:"...)
-	switch {
-	case !ip.IsValid():
-		return append(dst, "unknown"...)
-	case ip.Is4() || ip.Is4In6():
-		return ip.Unmap().AppendTo(dst)
-	}
-	p, _ := ip.WithZone("").Prefix(64)
-	return p.AppendTo(dst)
 }

@@ -23,42 +23,6 @@ import (
 	"github.com/vigil-sec/vigil/store"
 )
 
-func TestAppendRoute(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                             "/",
-		"/":                            "/",
-		"/v1/accounts":                 "/v1/accounts",
-		"/v1/accounts/42":              "/v1/accounts/{id}",
-		"/v1/accounts/42/orders/7?x=1": "/v1/accounts/{id}/orders/{id}",
-		"/v1/users/3f2504e0-4f89-11d3-9a0c-0305e82c3301": "/v1/users/{id}",
-		"/v1/objects/507f1f77bcf86cd799439011":           "/v1/objects/{id}",
-		"/v1/files/report-2024.pdf":                      "/v1/files/report-2024.pdf",
-		"/v2/healthz#frag":                               "/v2/healthz",
-		"/api/v1//x":                                     "/api/v1//x",
-		"relative/12":                                    "relative/{id}",
-	} {
-		if got := string(appendRoute(nil, in)); got != want {
-			t.Errorf("appendRoute(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestAnonymousKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"198.51.100.7":              "ip:198.51.100.7",
-		"::ffff:198.51.100.7":       "ip:198.51.100.7",
-		"2001:db8:1:2:aaaa::1":      "ip:2001:db8:1:2::/64",
-		"2001:db8:1:2:bbbb::9%eth0": "ip:2001:db8:1:2::/64",
-	} {
-		if got := string(appendAnonymousKey(nil, netip.MustParseAddr(in))); got != want {
-			t.Errorf("%s: %q, want %q", in, got, want)
-		}
-	}
-	if got := string(appendAnonymousKey(nil, netip.Addr{})); got != "ip:unknown" {
-		t.Errorf("invalid address: %q", got)
-	}
-}
-
 type testOpts struct {
 	shadow       bool
 	shadowRoutes []string
