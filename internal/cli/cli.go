@@ -35,8 +35,8 @@ Usage:
   vigil demo [flags]             simulate traffic with an attack and show vigil's decisions
   vigil serve [flags]            decide inline for gateways: forward-auth, Envoy ext_authz (HTTP, gRPC)
   vigil proxy --upstream URL     enforce in front of any HTTP API as a reverse proxy
-  vigil tokens SUBCOMMAND        the credential inventory of a running vigil: list, show, export, dormant, scopes, revoke, zones
-  vigil replay [flags] [FILE|-]  decide every event of a JSON-lines file (or stdin)
+  vigil tokens SUBCOMMAND        the credential inventory of a running vigil: list, show, export, dormant, scopes, revoke, actions, zones
+  vigil replay [flags] [FILE|-]  decide every event of a log: vigil events, nginx, Envoy, API Gateway, CloudTrail, GitHub
   vigil investigate [flags] FILE which credentials of a log were abused, since when (text, HTML)
   vigil follow [flags] FILE…     follow growing log files: decide events and alert as they are written
   vigil simulate [flags]         write labeled evaluation traffic (events and labels)
