@@ -225,11 +225,10 @@ func (m *Memory) Flush(ctx context.Context) error {
 	}
 	m.saveMu.Lock()
 	defer m.saveMu.Unlock()
-	var buf bytes.Buffer
-	if err := Write(ctx, &buf, m); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(m.opts.Path, buf.Bytes()); err != nil {
+	// Streamed to the file: an inventory of 200,000 entries is hundreds
+	// of megabytes of JSON, not to be held in memory at once.
+	err := atomicfile.WriteFunc(m.opts.Path, func(w io.Writer) error { return Write(ctx, w, m) })
+	if err != nil {
 		return fmt.Errorf("inventory: saving: %w", err)
 	}
 	return nil

@@ -1,6 +1,8 @@
 package atomicfile_test
 
 import (
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,5 +32,26 @@ func TestWrite(t *testing.T) {
 	err := atomicfile.Write(filepath.Join(t.TempDir(), "missing", "f"), nil)
 	if err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("write into a missing directory: %v", err)
+	}
+}
+
+// TestWriteFuncFails: content that fails half-way leaves the old file.
+func TestWriteFuncFails(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "f.json")
+	if err := atomicfile.Write(name, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	err := atomicfile.WriteFunc(name, func(w io.Writer) error {
+		io.WriteString(w, "half of the new")
+		return errors.New("disk full")
+	})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("WriteFunc = %v", err)
+	}
+	if b, _ := os.ReadFile(name); string(b) != "old" {
+		t.Errorf("file holds %q", b)
+	}
+	if _, err := os.Stat(name + ".tmp"); !os.IsNotExist(err) {
+		t.Errorf("temporary file left: %v", err)
 	}
 }
