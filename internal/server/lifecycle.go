@@ -228,12 +228,15 @@ func (s *Server) zoneProposal(w http.ResponseWriter, r *http.Request) {
 		}
 		days = time.Duration(n) * 24 * time.Hour
 	}
-	es, ok := s.collect(w, r, inv)
+	var obs []zone.Observed
+	ok := s.scan(w, r, inv, func(e *inventory.Entry) {
+		obs = append(obs, Observed([]inventory.Entry{*e}, days)...)
+	})
 	if !ok {
 		return
 	}
 	w.Header().Set("Content-Type", "application/yaml; charset=utf-8")
-	if err := zone.Format(w, zone.Propose(Observed(es, days), o)); err != nil {
+	if err := zone.Format(w, zone.Propose(obs, o)); err != nil {
 		s.log.Debug("zone proposal", "err", err)
 	}
 }

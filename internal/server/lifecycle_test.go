@@ -155,6 +155,17 @@ lifecycle:
 	if code := getJSON(t, admin+server.PathTokens+"/tk_00000000000000000000000000000000", nil); code != 404 {
 		t.Errorf("unknown credential: %d", code)
 	}
+	var top server.TokenList
+	for _, q := range []string{"?sort=requests&limit=1", "?sort=token_id&limit=1"} {
+		getJSON(t, admin+server.PathTokens+q, &top)
+		want := list.Entries[0].TokenID
+		if q == "?sort=token_id&limit=1" {
+			want = min(list.Entries[0].TokenID, list.Entries[1].TokenID)
+		}
+		if top.Total != 2 || len(top.Entries) != 1 || top.Entries[0].TokenID != want {
+			t.Errorf("%s: total %d, entries %+v", q, top.Total, top.Entries)
+		}
+	}
 	if code := getJSON(t, admin+server.PathTokens+"?sort=nonsense", nil); code != 400 {
 		t.Errorf("bad sort: %d", code)
 	}

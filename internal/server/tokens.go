@@ -48,19 +48,26 @@ func (s *Server) inventoryOr(w http.ResponseWriter) inventory.Inventory {
 	return inv
 }
 
-// collect reads every inventory entry, answering 503 on a store error.
-func (s *Server) collect(w http.ResponseWriter, r *http.Request, inv inventory.Inventory) ([]inventory.Entry, bool) {
-	es, err := inventory.Collect(r.Context(), inv)
+// scan calls fn with every inventory entry (a copy fn may keep),
+// answering 503 when the store fails before any entry was read. Entries
+// that do not decode are skipped and logged: what could be read is
+// answered rather than nothing. Callers keep only what they need, so an
+// inventory of hundreds of thousands of credentials is never held twice.
+func (s *Server) scan(w http.ResponseWriter, r *http.Request, inv inventory.Inventory, fn func(*inventory.Entry)) bool {
+	n := 0
+	err := inv.Each(r.Context(), func(e *inventory.Entry) error {
+		n++
+		fn(e)
+		return nil
+	})
 	if err != nil {
 		s.log.Warn("inventory: reading", "err", err)
-		if len(es) == 0 {
+		if n == 0 {
 			problem(w, http.StatusServiceUnavailable, "the credential inventory could not be read: "+err.Error())
-			return nil, false
+			return false
 		}
-		// Some entries were damaged: what could be read is answered, and the
-		// error logged, rather than nothing.
 	}
-	return es, true
+	return true
 }
 
 // tokens answers GET /v1/tokens: the inventory, filtered and sorted by the
@@ -77,13 +84,26 @@ func (s *Server) tokens(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	es, ok := s.collect(w, r, inv)
+	now := time.Now()
+	// The first o.limit in the order asked for, kept as the entries go by:
+	// at most twice the limit is held.
+	var es []inventory.Entry
+	total := 0
+	ok := s.scan(w, r, inv, func(e *inventory.Entry) {
+		if !o.match(e, now) {
+			return
+		}
+		total++
+		es = append(es, *e)
+		if len(es) >= 2*o.limit {
+			o.sortEntries(es)
+			es = es[:o.limit]
+		}
+	})
 	if !ok {
 		return
 	}
-	now := time.Now()
-	es = filterEntries(es, o, now)
-	total := len(es)
+	o.sortEntries(es)
 	if len(es) > o.limit {
 		es = es[:o.limit]
 	}
@@ -153,11 +173,16 @@ func (s *Server) dormant(w http.ResponseWriter, r *http.Request) {
 		}
 		after = d
 	}
-	es, ok := s.collect(w, r, inv)
+	now := time.Now()
+	var es []inventory.Entry
+	ok := s.scan(w, r, inv, func(e *inventory.Entry) {
+		if now.Sub(e.LastSeen) >= after {
+			es = append(es, *e)
+		}
+	})
 	if !ok {
 		return
 	}
-	now := time.Now()
 	d := inventory.FindDormant(es, now, after)
 	if d == nil {
 		d = []inventory.Dormant{}
@@ -180,7 +205,12 @@ func (s *Server) unusedScopes(w http.ResponseWriter, r *http.Request) {
 		}
 		window = d
 	}
-	es, ok := s.collect(w, r, inv)
+	var es []inventory.Entry
+	ok := s.scan(w, r, inv, func(e *inventory.Entry) {
+		if len(e.Granted) > 0 { // the report says nothing of the others
+			es = append(es, *e)
+		}
+	})
 	if !ok {
 		return
 	}
@@ -225,13 +255,16 @@ func parseListQuery(q url.Values) (listQuery, error) {
 	return o, nil
 }
 
-func filterEntries(es []inventory.Entry, o listQuery, now time.Time) []inventory.Entry {
-	es = slices.DeleteFunc(es, func(e inventory.Entry) bool {
-		return (o.clientID != "" && e.ClientID != o.clientID) ||
-			(o.binding != "" && e.Binding.Status() != o.binding) ||
-			(o.dormant > 0 && now.Sub(e.LastSeen) < o.dormant)
-	})
-	slices.SortStableFunc(es, func(a, b inventory.Entry) int {
+// match reports whether an entry passes the query's filters.
+func (o *listQuery) match(e *inventory.Entry, now time.Time) bool {
+	return (o.clientID == "" || e.ClientID == o.clientID) &&
+		(o.binding == "" || e.Binding.Status() == o.binding) &&
+		(o.dormant <= 0 || now.Sub(e.LastSeen) >= o.dormant)
+}
+
+// sortEntries orders entries as the query asks; ties by token id.
+func (o *listQuery) sortEntries(es []inventory.Entry) {
+	slices.SortFunc(es, func(a, b inventory.Entry) int {
 		var c int
 		switch o.sort {
 		case "max_risk":
@@ -247,7 +280,6 @@ func filterEntries(es []inventory.Entry, o listQuery, now time.Time) []inventory
 		}
 		return cmp.Or(c, cmp.Compare(a.TokenID, b.TokenID))
 	})
-	return es
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
