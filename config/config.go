@@ -281,9 +281,10 @@ func decode(c *Config, b []byte, name string) (*Config, error) {
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: more than one YAML document", name)
 	}
-	if c.Scoring.Weights == nil { // weights: null
-		c.Scoring.Weights = map[string]float64{}
-	}
+	// key: null, or a key left out of a list item, leaves a nil slice or
+	// map; written back it reads as an empty one. Empty it is, so that a
+	// configuration reads the same after a round trip.
+	emptyNils(reflect.ValueOf(c).Elem())
 	// yaml.v3 truncates a float into an int field (workers: 1.5 gives 1):
 	// read the document again as nodes and insist on integers there.
 	var doc yaml.Node
@@ -296,6 +297,30 @@ func decode(c *Config, b []byte, name string) (*Config, error) {
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+// emptyNils replaces every nil slice and map under v (a struct) by an
+// empty one.
+func emptyNils(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				emptyNils(v.Field(i))
+			}
+		}
+	case reflect.Slice:
+		if v.IsNil() {
+			v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+		}
+		for i := range v.Len() {
+			emptyNils(v.Index(i))
+		}
+	case reflect.Map:
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+	}
+}
 
 // checkInts reports a value in n that is decoded into an integer field of t
 // but is not written as an integer.
