@@ -546,10 +546,20 @@ func (r *Reader) check(f *follower, now time.Time) bool {
 		r.o.Log.Debug("tail: file moved or deleted, draining it", "path", f.path)
 	}
 	// A replacement with data means the writer has reopened its log: the
-	// old file, read to its end just now, is done. Otherwise wait until
-	// the old file has been quiet for RotateWait.
+	// old file is done once read to its end after that was seen. Otherwise
+	// wait until the old file has been quiet for RotateWait.
 	if (err != nil || pi.Size() == 0) && now.Sub(f.quietSince) < r.o.RotateWait {
 		return false
+	}
+	if err == nil && pi.Size() > 0 {
+		// The writer may have appended to the old file between our last
+		// read of it and writing to the new one: read it once more now that
+		// the new one has data, and leave it only when that finds nothing.
+		if from, n, rerr := f.read(false); rerr == nil && n > 0 {
+			f.quietSince = time.Time{}
+			r.scan(f, from)
+			return f.ready > f.start
+		}
 	}
 	r.leave(f)
 	if err != nil {
