@@ -114,123 +114,91 @@ const (
 // object reads the object at the cursor, of kind which; anything but an
 // object there is skipped. depth counts the objects around its members.
 func (d *apiGatewayDecoder) object(which, depth int) error {
-	s, r := &d.s, &d.r
-	if which == agTop {
-		if err := s.open(); err != nil {
-			return err
-		}
-	} else if obj, null := s.isObject(); !obj {
-		if null {
-			return nil
-		}
-		return s.skip(depth)
-	} else {
-		s.i++
-	}
-	for first := true; ; {
-		key, ok, err := s.member(&first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return nil
-		}
-		var f *field
-		var name string
-		nested := false
+	r := &d.r
+	return d.s.members(which == agTop, depth, func(key []byte) (*field, string, bool, error) {
 		switch which {
 		case agTop:
 			switch string(key) {
 			case "requestTime":
-				f, name = &r.requestTime, "requestTime"
+				return &r.requestTime, "requestTime", false, nil
 			case "requestTimeEpoch":
-				f, name = &r.epoch, "requestTimeEpoch"
+				return &r.epoch, "requestTimeEpoch", false, nil
 			case "ip":
-				f, name = &r.ip, "ip"
+				return &r.ip, "ip", false, nil
 			case "sourceIp":
-				f, name = &r.ip, "sourceIp"
+				return &r.ip, "sourceIp", false, nil
 			case "httpMethod":
-				f, name = &r.method, "httpMethod"
+				return &r.method, "httpMethod", false, nil
 			case "method":
-				f, name = &r.method, "method"
+				return &r.method, "method", false, nil
 			case "resourcePath":
-				f, name = &r.resourcePath, "resourcePath"
+				return &r.resourcePath, "resourcePath", false, nil
 			case "routeKey":
-				f, name = &r.routeKey, "routeKey"
+				return &r.routeKey, "routeKey", false, nil
 			case "path":
-				f, name = &r.path, "path"
+				return &r.path, "path", false, nil
 			case "status":
-				f, name = &r.status, "status"
+				return &r.status, "status", false, nil
 			case "responseLength":
-				f, name = &r.length, "responseLength"
+				return &r.length, "responseLength", false, nil
 			case "responseLatency":
-				f, name = &r.latency, "responseLatency"
+				return &r.latency, "responseLatency", false, nil
 			case "userAgent":
-				f, name = &r.ua, "userAgent"
+				return &r.ua, "userAgent", false, nil
 			case "requestId":
-				f, name = &r.reqID, "requestId"
+				return &r.reqID, "requestId", false, nil
 			case "apiKeyId":
-				f, name = &r.apiKeyID, "apiKeyId"
+				return &r.apiKeyID, "apiKeyId", false, nil
 			case "principalId":
-				f, name = &r.principalID, "principalId"
+				return &r.principalID, "principalId", false, nil
 			case "clientId":
-				f, name = &r.clientID, "clientId"
+				return &r.clientID, "clientId", false, nil
 			case "scope":
-				f, name = &r.scope, "scope"
+				return &r.scope, "scope", false, nil
 			case "identity":
-				err, nested = d.object(agIdentity, depth+1), true
+				return nil, "", true, d.object(agIdentity, depth+1)
 			case "http":
-				err, nested = d.object(agHTTP, depth+1), true
+				return nil, "", true, d.object(agHTTP, depth+1)
 			case "authorizer":
-				err, nested = d.object(agAuthorizer, depth+1), true
+				return nil, "", true, d.object(agAuthorizer, depth+1)
 			}
 		case agIdentity:
 			switch string(key) {
 			case "sourceIp":
-				f, name = &r.ip, "identity.sourceIp"
+				return &r.ip, "identity.sourceIp", false, nil
 			case "userAgent":
-				f, name = &r.ua, "identity.userAgent"
+				return &r.ua, "identity.userAgent", false, nil
 			case "apiKeyId":
-				f, name = &r.apiKeyID, "identity.apiKeyId"
+				return &r.apiKeyID, "identity.apiKeyId", false, nil
 			}
 		case agHTTP:
 			switch string(key) {
 			case "method":
-				f, name = &r.method, "http.method"
+				return &r.method, "http.method", false, nil
 			case "path":
-				f, name = &r.path, "http.path"
+				return &r.path, "http.path", false, nil
 			case "sourceIp":
-				f, name = &r.ip, "http.sourceIp"
+				return &r.ip, "http.sourceIp", false, nil
 			case "userAgent":
-				f, name = &r.ua, "http.userAgent"
+				return &r.ua, "http.userAgent", false, nil
 			}
 		case agAuthorizer:
 			switch string(key) {
 			case "principalId":
-				f, name = &r.principalID, "authorizer.principalId"
+				return &r.principalID, "authorizer.principalId", false, nil
 			case "clientId":
-				f, name = &r.clientID, "authorizer.clientId"
+				return &r.clientID, "authorizer.clientId", false, nil
 			case "claims":
-				err, nested = d.object(agClaims, depth+1), true
+				return nil, "", true, d.object(agClaims, depth+1)
 			}
 		case agClaims:
 			switch string(key) {
 			case "client_id":
-				f, name = &r.clientID, "authorizer.claims.client_id"
+				return &r.clientID, "authorizer.claims.client_id", false, nil
 			case "scope":
-				f, name = &r.scope, "authorizer.claims.scope"
+				return &r.scope, "authorizer.claims.scope", false, nil
 			}
 		}
-		switch {
-		case err != nil:
-			return err
-		case f != nil:
-			err = s.read(f, name)
-		case !nested:
-			err = s.skip(depth)
-		}
-		if err != nil {
-			return err
-		}
-	}
+		return nil, "", false, nil
+	})
 }

@@ -141,88 +141,56 @@ const (
 // object reads the object at the cursor, of kind which; anything but an
 // object there is skipped.
 func (d *cloudTrailDecoder) object(which, depth int) error {
-	s, r := &d.s, &d.r
-	if which == ctTop {
-		if err := s.open(); err != nil {
-			return err
-		}
-	} else if obj, null := s.isObject(); !obj {
-		if null {
-			return nil
-		}
-		return s.skip(depth)
-	} else {
-		s.i++
-	}
-	for first := true; ; {
-		key, ok, err := s.member(&first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return nil
-		}
-		var f *field
-		var name string
-		nested := false
+	r := &d.r
+	return d.s.members(which == ctTop, depth, func(key []byte) (*field, string, bool, error) {
 		switch which {
 		case ctTop:
 			switch string(key) {
 			case "eventTime":
-				f, name = &r.time, "eventTime"
+				return &r.time, "eventTime", false, nil
 			case "@timestamp":
-				f, name = &r.timestamp, "@timestamp"
+				return &r.timestamp, "@timestamp", false, nil
 			case "eventSource":
-				f, name = &r.source, "eventSource"
+				return &r.source, "eventSource", false, nil
 			case "eventName":
-				f, name = &r.name, "eventName"
+				return &r.name, "eventName", false, nil
 			case "sourceIPAddress":
-				f, name = &r.ip, "sourceIPAddress"
+				return &r.ip, "sourceIPAddress", false, nil
 			case "userAgent":
-				f, name = &r.ua, "userAgent"
+				return &r.ua, "userAgent", false, nil
 			case "errorCode":
-				f, name = &r.errorCode, "errorCode"
+				return &r.errorCode, "errorCode", false, nil
 			case "eventID":
-				f, name = &r.eventID, "eventID"
+				return &r.eventID, "eventID", false, nil
 			case "userIdentity":
-				err, nested = d.object(ctIdentity, depth+1), true
+				return nil, "", true, d.object(ctIdentity, depth+1)
 			case "responseElements":
-				err, nested = d.object(ctResponse, depth+1), true
+				return nil, "", true, d.object(ctResponse, depth+1)
 			}
 		case ctIdentity:
 			switch string(key) {
 			case "accessKeyId":
-				f, name = &r.accessKeyID, "userIdentity.accessKeyId"
+				return &r.accessKeyID, "userIdentity.accessKeyId", false, nil
 			case "arn":
-				f, name = &r.arn, "userIdentity.arn"
+				return &r.arn, "userIdentity.arn", false, nil
 			case "userName":
-				f, name = &r.userName, "userIdentity.userName"
+				return &r.userName, "userIdentity.userName", false, nil
 			case "sessionContext":
-				err, nested = d.object(ctSession, depth+1), true
+				return nil, "", true, d.object(ctSession, depth+1)
 			}
 		case ctSession:
 			if string(key) == "sessionIssuer" {
-				err, nested = d.object(ctIssuer, depth+1), true
+				return nil, "", true, d.object(ctIssuer, depth+1)
 			}
 		case ctIssuer:
 			if string(key) == "userName" {
-				f, name = &r.issuerName, "userIdentity.sessionContext.sessionIssuer.userName"
+				return &r.issuerName, "userIdentity.sessionContext.sessionIssuer.userName", false, nil
 			}
 		case ctResponse:
 			if string(key) == "ConsoleLogin" {
-				f, name = &r.consoleLogin, "responseElements.ConsoleLogin"
+				return &r.consoleLogin, "responseElements.ConsoleLogin", false, nil
 			}
 		}
-		switch {
-		case err != nil:
-			return err
-		case f != nil:
-			err = s.read(f, name)
-		case !nested:
-			err = s.skip(depth)
-		}
-		if err != nil {
-			return err
-		}
-	}
+		return nil, "", false, nil
+	})
 }

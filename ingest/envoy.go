@@ -23,63 +23,53 @@ func (d *envoyDecoder) Decode(line []byte, ev *event.Event) error {
 	if err := s.start(line, ev); err != nil {
 		return err
 	}
-	if err := s.open(); err != nil {
-		return err
-	}
-	for first := true; ; {
-		key, ok, err := s.member(&first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err := s.members(true, 1, func(key []byte) (*field, string, bool, error) {
 		switch string(key) {
 		case "start_time":
-			err = s.read(&r.time, "start_time")
+			return &r.time, "start_time", false, nil
 		case "downstream_remote_address":
-			err = s.read(&r.addr, "downstream_remote_address")
+			return &r.addr, "downstream_remote_address", false, nil
 		case "method":
-			err = s.read(&r.method, "method")
+			return &r.method, "method", false, nil
 		case ":method":
-			err = s.read(&r.method, ":method")
+			return &r.method, ":method", false, nil
 		case "path":
-			err = s.read(&r.path, "path")
+			return &r.path, "path", false, nil
 		case "x-envoy-origin-path":
-			err = s.read(&r.path, "x-envoy-origin-path")
+			return &r.path, "x-envoy-origin-path", false, nil
 		case ":path":
-			err = s.read(&r.path, ":path")
+			return &r.path, ":path", false, nil
 		case "response_code":
-			err = s.read(&r.status, "response_code")
+			return &r.status, "response_code", false, nil
 		case "bytes_sent":
-			err = s.read(&r.sent, "bytes_sent")
+			return &r.sent, "bytes_sent", false, nil
 		case "bytes_received":
-			err = s.read(&r.received, "bytes_received")
+			return &r.received, "bytes_received", false, nil
 		case "duration":
-			err = s.read(&r.duration, "duration")
+			return &r.duration, "duration", false, nil
 		case "user_agent":
-			err = s.read(&r.ua, "user_agent")
+			return &r.ua, "user_agent", false, nil
 		case "user-agent":
-			err = s.read(&r.ua, "user-agent")
+			return &r.ua, "user-agent", false, nil
 		case "request_id":
-			err = s.read(&r.reqID, "request_id")
+			return &r.reqID, "request_id", false, nil
 		case "x-request-id":
-			err = s.read(&r.reqID, "x-request-id")
+			return &r.reqID, "x-request-id", false, nil
 		case "token_id":
-			err = s.read(&r.tokenID, "token_id")
+			return &r.tokenID, "token_id", false, nil
 		case "x-vigil-token-id":
-			err = s.read(&r.tokenID, "x-vigil-token-id")
+			return &r.tokenID, "x-vigil-token-id", false, nil
 		case "client_id":
-			err = s.read(&r.clientID, "client_id")
+			return &r.clientID, "client_id", false, nil
 		case "scope":
-			err = s.read(&r.scope, "scope")
+			return &r.scope, "scope", false, nil
 		default:
 			// x_forwarded_for, authority, route_name and the rest.
-			err = s.skip(1)
+			return nil, "", false, nil
 		}
-		if err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if err := s.end(); err != nil {
 		return err

@@ -23,59 +23,48 @@ func (d *gitHubDecoder) Decode(line []byte, ev *event.Event) error {
 	if err := s.start(line, ev); err != nil {
 		return err
 	}
-	if err := s.open(); err != nil {
-		return err
-	}
-	for first := true; ; {
-		key, ok, err := s.member(&first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err := s.members(true, 1, func(key []byte) (*field, string, bool, error) {
 		switch string(key) {
 		case "@timestamp":
-			err = s.read(&r.timestamp, "@timestamp")
+			return &r.timestamp, "@timestamp", false, nil
 		case "created_at":
-			err = s.read(&r.createdAt, "created_at")
+			return &r.createdAt, "created_at", false, nil
 		case "action":
-			err = s.read(&r.action, "action")
+			return &r.action, "action", false, nil
 		case "actor":
-			err = s.read(&r.actor, "actor")
+			return &r.actor, "actor", false, nil
 		case "actor_ip":
-			err = s.read(&r.ip, "actor_ip")
+			return &r.ip, "actor_ip", false, nil
 		case "hashed_token":
-			err = s.read(&r.hashedToken, "hashed_token")
+			return &r.hashedToken, "hashed_token", false, nil
 		case "token_id":
-			err = s.read(&r.tokenID, "token_id")
+			return &r.tokenID, "token_id", false, nil
 		case "request_method":
-			err = s.read(&r.method, "request_method")
+			return &r.method, "request_method", false, nil
 		case "route":
-			err = s.read(&r.route, "route")
+			return &r.route, "route", false, nil
 		case "url_path":
-			err = s.read(&r.urlPath, "url_path")
+			return &r.urlPath, "url_path", false, nil
 		case "status_code":
-			err = s.read(&r.status, "status_code")
+			return &r.status, "status_code", false, nil
 		case "user_agent":
-			err = s.read(&r.ua, "user_agent")
+			return &r.ua, "user_agent", false, nil
 		case "request_id":
-			err = s.read(&r.reqID, "request_id")
+			return &r.reqID, "request_id", false, nil
 		case "_document_id":
-			err = s.read(&r.docID, "_document_id")
+			return &r.docID, "_document_id", false, nil
 		case "actor_location":
-			err = d.location()
+			return nil, "", true, d.location()
 		default:
-			err = s.skip(1)
+			return nil, "", false, nil
 		}
-		if err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if err := s.end(); err != nil {
 		return err
 	}
-	var err error
 	if r.timestamp.set() || !r.createdAt.set() {
 		err = eventTime("@timestamp", r.timestamp.val, ev)
 	} else {
@@ -140,29 +129,10 @@ func (d *gitHubDecoder) Decode(line []byte, ev *event.Event) error {
 
 // location reads actor_location's country_code.
 func (d *gitHubDecoder) location() error {
-	s := &d.s
-	if obj, null := s.isObject(); !obj {
-		if null {
-			return nil
-		}
-		return s.skip(1)
-	}
-	s.i++
-	for first := true; ; {
-		key, ok, err := s.member(&first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return nil
-		}
+	return d.s.members(false, 2, func(key []byte) (*field, string, bool, error) {
 		if string(key) == "country_code" {
-			err = s.read(&d.r.country, "actor_location.country_code")
-		} else {
-			err = s.skip(2)
+			return &d.r.country, "actor_location.country_code", false, nil
 		}
-		if err != nil {
-			return err
-		}
-	}
+		return nil, "", false, nil
+	})
 }

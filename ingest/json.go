@@ -122,6 +122,48 @@ func (s *scanner) member(first *bool) (key []byte, ok bool, err error) {
 	return key, true, nil
 }
 
+// members reads the object at the cursor member by member, for every
+// decoder: pick says where a key's value goes — a field, with the name its
+// errors give it — or reads the value itself (a nested object) and says so
+// (read); any other value is skipped. depth counts the objects open around
+// the members. With top the value must be an object (the record);
+// otherwise a null is absent and anything but an object is skipped.
+func (s *scanner) members(top bool, depth int, pick func(key []byte) (f *field, name string, read bool, err error)) error {
+	if top {
+		if err := s.open(); err != nil {
+			return err
+		}
+	} else if obj, null := s.isObject(); !obj {
+		if null {
+			return nil
+		}
+		return s.skip(depth - 1)
+	} else {
+		s.i++
+	}
+	for first := true; ; {
+		key, ok, err := s.member(&first)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return nil
+		}
+		f, name, read, err := pick(key)
+		switch {
+		case err != nil:
+			return err
+		case f != nil:
+			err = s.read(f, name)
+		case !read:
+			err = s.skip(depth)
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
 // end checks that nothing but whitespace follows the record.
 func (s *scanner) end() error {
 	s.ws()

@@ -21,64 +21,54 @@ func (d *nginxJSONDecoder) Decode(line []byte, ev *event.Event) error {
 	if err := s.start(line, ev); err != nil {
 		return err
 	}
-	if err := s.open(); err != nil {
-		return err
-	}
-	for first := true; ; {
-		key, ok, err := s.member(&first)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			break
-		}
+	err := s.members(true, 1, func(key []byte) (*field, string, bool, error) {
 		switch string(key) {
 		case "time":
-			err = s.read(&r.time, "time")
+			return &r.time, "time", false, nil
 		case "time_iso8601":
-			err = s.read(&r.time, "time_iso8601")
+			return &r.time, "time_iso8601", false, nil
 		case "time_local":
-			err = s.read(&r.time, "time_local")
+			return &r.time, "time_local", false, nil
 		case "msec":
-			err = s.read(&r.time, "msec")
+			return &r.time, "msec", false, nil
 		case "remote_addr":
-			err = s.read(&r.addr, "remote_addr")
+			return &r.addr, "remote_addr", false, nil
 		case "method":
-			err = s.read(&r.method, "method")
+			return &r.method, "method", false, nil
 		case "request_method":
-			err = s.read(&r.method, "request_method")
+			return &r.method, "request_method", false, nil
 		case "uri":
-			err = s.read(&r.uri, "uri")
+			return &r.uri, "uri", false, nil
 		case "request_uri":
-			err = s.read(&r.requestURI, "request_uri")
+			return &r.requestURI, "request_uri", false, nil
 		case "status":
-			err = s.read(&r.status, "status")
+			return &r.status, "status", false, nil
 		case "body_bytes_sent":
-			err = s.read(&r.sent, "body_bytes_sent")
+			return &r.sent, "body_bytes_sent", false, nil
 		case "request_length":
-			err = s.read(&r.reqLen, "request_length")
+			return &r.reqLen, "request_length", false, nil
 		case "request_time":
-			err = s.read(&r.reqTime, "request_time")
+			return &r.reqTime, "request_time", false, nil
 		case "http_user_agent":
-			err = s.read(&r.ua, "http_user_agent")
+			return &r.ua, "http_user_agent", false, nil
 		case "user_agent":
-			err = s.read(&r.ua, "user_agent")
+			return &r.ua, "user_agent", false, nil
 		case "request_id":
-			err = s.read(&r.reqID, "request_id")
+			return &r.reqID, "request_id", false, nil
 		case "token_id":
-			err = s.read(&r.tokenID, "token_id")
+			return &r.tokenID, "token_id", false, nil
 		case "client_id":
-			err = s.read(&r.clientID, "client_id")
+			return &r.clientID, "client_id", false, nil
 		case "scope":
-			err = s.read(&r.scope, "scope")
+			return &r.scope, "scope", false, nil
 		default:
 			// Everything else, an "authorization" logged by mistake
 			// included, is skipped unread.
-			err = s.skip(1)
+			return nil, "", false, nil
 		}
-		if err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if err := s.end(); err != nil {
 		return err
